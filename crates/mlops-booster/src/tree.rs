@@ -1,0 +1,140 @@
+//! The trained model: regression trees in XGBoost's node layout.
+
+use std::collections::BTreeMap;
+
+/// Marker for "no node" in child and parent links, as in XGBoost.
+pub const NO_NODE: i32 = -1;
+
+/// One node of a regression tree. Internal nodes split on `feature`: a row goes left when its
+/// value is `< split_condition`, and follows `default_left` when the value is missing (NaN).
+/// For a leaf, `split_condition` holds the leaf value (already scaled by the learning rate),
+/// exactly as XGBoost stores it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Node {
+    /// Index of the left child, or [`NO_NODE`] for a leaf.
+    pub left: i32,
+    /// Index of the right child, or [`NO_NODE`] for a leaf.
+    pub right: i32,
+    /// Index of the parent, or [`NO_NODE`] for the root.
+    pub parent: i32,
+    /// Feature index tested by an internal node (0 for leaves).
+    pub feature: u32,
+    /// Threshold for internal nodes, leaf value for leaves.
+    pub split_condition: f32,
+    /// Direction of missing values.
+    pub default_left: bool,
+    /// The node's weight (scaled by the learning rate), as XGBoost's `base_weights`.
+    pub base_weight: f32,
+    /// Gain of the split (0 for leaves).
+    pub loss_change: f32,
+    /// Sum of hessians of the training rows in the node.
+    pub sum_hessian: f32,
+}
+
+impl Node {
+    /// True when the node has no children.
+    pub fn is_leaf(&self) -> bool {
+        self.left == NO_NODE
+    }
+
+    /// A leaf node with the given value.
+    pub fn leaf(parent: i32, value: f32, sum_hessian: f32) -> Self {
+        Node {
+            left: NO_NODE,
+            right: NO_NODE,
+            parent,
+            feature: 0,
+            split_condition: value,
+            default_left: false,
+            base_weight: value,
+            loss_change: 0.0,
+            sum_hessian,
+        }
+    }
+}
+
+/// A regression tree. Node 0 is the root.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tree {
+    /// Nodes; children always have larger indices than their parent.
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// The leaf value reached by one row of raw feature values.
+    pub fn predict_row(&self, row: &[f32]) -> f32 {
+        let mut idx = 0usize;
+        loop {
+            let node = &self.nodes[idx];
+            if node.is_leaf() {
+                return node.split_condition;
+            }
+            let value = row[node.feature as usize];
+            let left = if value.is_nan() {
+                node.default_left
+            } else {
+                value < node.split_condition
+            };
+            idx = if left { node.left } else { node.right } as usize;
+        }
+    }
+
+    /// Number of leaves.
+    pub fn num_leaves(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_leaf()).count()
+    }
+
+    /// Depth of the deepest leaf (a single leaf has depth 0).
+    pub fn depth(&self) -> usize {
+        let mut depth = vec![0usize; self.nodes.len()];
+        let mut max = 0;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.parent != NO_NODE {
+                depth[i] = depth[node.parent as usize] + 1;
+                max = max.max(depth[i]);
+            }
+        }
+        max
+    }
+}
+
+/// A trained binary classifier: a sum of trees plus an intercept, passed through the logistic
+/// function (XGBoost's `binary:logistic`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Booster {
+    /// The trees, in boosting order.
+    pub trees: Vec<Tree>,
+    /// Intercept in probability space (XGBoost's `base_score`).
+    pub base_score: f32,
+    /// Width of the feature matrix the model expects.
+    pub num_feature: usize,
+    /// Feature names in column order (may be empty).
+    pub feature_names: Vec<String>,
+    /// Free-form string attributes saved with the model (XGBoost's `learner.attributes`).
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Booster {
+    /// The intercept as a margin (log-odds).
+    pub fn base_margin(&self) -> f32 {
+        logit(self.base_score)
+    }
+
+    /// Churn probability of one row, walking the trees one by one. Use
+    /// [`crate::Predictor`] for batches: it is much faster.
+    pub fn predict_proba_row(&self, row: &[f32]) -> f32 {
+        let margin: f32 =
+            self.base_margin() + self.trees.iter().map(|t| t.predict_row(row)).sum::<f32>();
+        sigmoid(margin)
+    }
+}
+
+/// The logistic function.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Log-odds of a probability; XGBoost's `ProbToMargin` for `binary:logistic`.
+pub fn logit(p: f32) -> f32 {
+    -(1.0 / p - 1.0).ln()
+}

@@ -1,0 +1,16 @@
+//! The data path: read and validate tables with polars, encode them for the model, split,
+//! train (boosted trees or a linfa baseline), evaluate, batch-predict and generate data.
+//!
+//! Invariant: no network I/O and no async runtime; cloud I/O lives in the GCP crate.
+
+pub mod baselines;
+pub mod encode;
+mod error;
+pub mod gen_data;
+pub mod metrics;
+pub mod predict;
+pub mod split;
+pub mod table;
+pub mod train;
+
+pub use error::{CoreError, Result};

@@ -1,0 +1,132 @@
+//! Reading and writing tables (CSV or Parquet, chosen by extension) with polars.
+//!
+//! CSV columns are read as text and parsed by [`crate::encode`], so that a bad value is
+//! reported with its row and column instead of as a type-inference failure.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use mlops_domain::AtomicFile;
+use polars::prelude::*;
+
+use crate::error::{CoreError, Result};
+
+/// Table file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated text with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+impl Format {
+    /// The format of a path, by extension.
+    pub fn of(path: &Path) -> Result<Format> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => Ok(Format::Csv),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
+            _ => Err(CoreError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+fn table_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(PolarsError) -> CoreError + 'a {
+    move |e| CoreError::Table {
+        action,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Read a whole table. Empty files and header-only files are errors.
+pub fn read_table(path: &Path) -> Result<DataFrame> {
+    let format = Format::of(path)?;
+    let meta = std::fs::metadata(path).map_err(|e| CoreError::Table {
+        action: "read",
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if meta.len() == 0 {
+        return Err(CoreError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let df = match format {
+        Format::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(PathBuf::from(path)))
+            .and_then(|r| r.finish())
+            .map_err(table_err("read", path))?,
+        Format::Parquet => {
+            let file = File::open(path).map_err(|e| CoreError::Table {
+                action: "read",
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            ParquetReader::new(file)
+                .finish()
+                .map_err(table_err("read", path))?
+        }
+    };
+    if df.height() == 0 {
+        return Err(CoreError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(df)
+}
+
+/// Write a table atomically (temporary file, then rename).
+pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let format = Format::of(path)?;
+    let mut out = AtomicFile::create(path)?;
+    match format {
+        Format::Csv => CsvWriter::new(out.writer()).include_header(true).finish(df),
+        Format::Parquet => ParquetWriter::new(out.writer())
+            .with_compression(ParquetCompression::Snappy)
+            .finish(df)
+            .map(|_| ()),
+    }
+    .map_err(table_err("write", path))?;
+    out.commit()?;
+    Ok(())
+}
+
+/// Check that every named column exists; lists all missing ones.
+pub fn require_columns<'a>(
+    df: &DataFrame,
+    path: &Path,
+    columns: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let missing: Vec<String> = columns
+        .into_iter()
+        .filter(|c| !names.iter().any(|n| n == c))
+        .map(str::to_string)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::MissingColumns {
+            path: path.to_path_buf(),
+            missing,
+            available: names,
+        })
+    }
+}

@@ -1,0 +1,133 @@
+//! Command-line arguments. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ENV_HELP: &str = "\
+Environment variables (also read from --env-file, default .env):
+  ENVIRONMENT          local (default), nprod or prod
+  GCP_PROJECT_ID       Google Cloud project (required in nprod/prod)
+  GCP_REGION           Vertex AI region (default australia-southeast1)
+  PIPELINE_BUCKET      gs:// bucket for pipeline roots (required in nprod/prod)
+  MODEL_NAME_PREFIX    prefix of registered model names (default churn)
+  MLOPS_LOCAL_ROOT     local pipeline roots and registry (default ./local)
+  MLOPS_MODEL_CONFIG   model config YAML (default config/model.yaml)
+  RUST_LOG             log filter, e.g. info or mlops_core=debug
+  NO_COLOR             disable colours";
+
+/// Train, evaluate, score and generate churn data; run the MLOps template locally.
+#[derive(Debug, Parser)]
+#[command(name = "mlops", version, about, after_long_help = ENV_HELP)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Settings file read before the environment (missing file = no settings).
+    #[arg(long, global = true, default_value = ".env", value_name = "FILE")]
+    pub env_file: PathBuf,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Logs as JSON lines (for Cloud Logging) instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model on a table and save it as a bundle folder (model.json + metadata.json).
+    Train(TrainArgs),
+    /// Score a table with a saved model; writes probabilities and predicted labels.
+    Predict(PredictArgs),
+    /// Evaluate a saved model on a labelled table.
+    Evaluate(EvaluateArgs),
+    /// Write a synthetic table with the config's schema, resampled from real rows.
+    GenData(GenDataArgs),
+}
+
+/// `mlops train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training table (.csv or .parquet).
+    #[arg(long, value_name = "PATH")]
+    pub data: PathBuf,
+    /// Output folder for the model bundle (replaced atomically if it exists).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON object with the metrics instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the split and of training [default: split.seed from the config].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Also run stratified K-fold cross-validation on the whole table.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=50))]
+    pub cv: Option<u32>,
+}
+
+/// `mlops predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model bundle folder.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Table to score (.csv or .parquet).
+    #[arg(long, value_name = "PATH")]
+    pub data: PathBuf,
+    /// Output table (.csv or .parquet), written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print timings (read, encode, score, write) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mlops evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model bundle folder.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Labelled table (.csv or .parquet).
+    #[arg(long, value_name = "PATH")]
+    pub data: PathBuf,
+    /// Print one JSON object with the metrics.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mlops gen-data`.
+#[derive(Debug, Args)]
+pub struct GenDataArgs {
+    /// Number of rows.
+    #[arg(long, value_name = "N")]
+    pub rows: usize,
+    /// Output table (.csv or .parquet).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Random seed.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Population shift (0 = same population; 1 = strongly drifted).
+    #[arg(long, value_name = "X", default_value_t = 0.0)]
+    pub shift: f64,
+    /// Real table to resample.
+    #[arg(long, value_name = "PATH", default_value = "data/wa_churn.csv")]
+    pub source: PathBuf,
+    /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
