@@ -73,6 +73,9 @@ pub struct TrainArgs {
     /// Seed of the split and of training [default: split.seed from the config].
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Held-out table to evaluate on; then all of --data is used for fitting (no split).
+    #[arg(long, value_name = "PATH")]
+    pub test_data: Option<PathBuf>,
     /// Also run stratified K-fold cross-validation on the whole table.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=50))]
     pub cv: Option<u32>,

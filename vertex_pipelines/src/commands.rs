@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use mlops_core::metrics::Metrics;
-use mlops_core::train::{prepare, train, TrainOptions};
+use mlops_core::train::{prepare, train, train_with_test_file, TrainOptions};
 use mlops_domain::{ModelConfig, ModelType, Settings};
 use mlops_model::ModelBundle;
 use serde_json::{json, Map, Value};
@@ -86,7 +86,12 @@ fn cmd_train(settings: &Settings, args: TrainArgs) -> Result<(), BoxError> {
         _ => 1,
     };
     let mut progress = RoundProgress::new(rounds);
-    let outcome = train(&config, &data, &options, &mut progress)?;
+    let outcome = match &args.test_data {
+        Some(test_path) => {
+            train_with_test_file(&config, &data, test_path, &options, &mut progress)?
+        }
+        None => train(&config, &data, &options, &mut progress)?,
+    };
     progress.finish();
     outcome.bundle.save(&args.out)?;
     if args.json {

@@ -80,9 +80,12 @@ pub fn fit_logistic(
         .max_iterations(params.max_iterations)
         .fit(&Dataset::new(records, targets))
         .map_err(|e| training_error("logistic_regression", e))?;
+    // linfa models the probability of its "positive" class, which is the more frequent label;
+    // flip the signs when that is "no churn".
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     Ok(LogisticModel {
-        intercept: fitted.intercept(),
-        coefficients: fitted.params().to_vec(),
+        intercept: sign * fitted.intercept(),
+        coefficients: fitted.params().iter().map(|c| sign * c).collect(),
         fill,
         mean,
         scale,

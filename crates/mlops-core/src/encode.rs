@@ -183,14 +183,10 @@ pub fn learn_levels(
                 path: path.to_path_buf(),
                 problems: vec![format!("column `{name}`: {m}")],
             })?;
-            let mut levels: Vec<String> = text
-                .iter()
-                .flatten()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            // Borrowed strings: one allocation per level, not per row.
+            let distinct: std::collections::HashSet<&str> =
+                text.iter().flatten().filter(|s| !s.is_empty()).collect();
+            let mut levels: Vec<String> = distinct.into_iter().map(str::to_string).collect();
             levels.sort();
             Ok(levels)
         })

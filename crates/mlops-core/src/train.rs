@@ -246,7 +246,61 @@ pub fn train(
     let fit_seconds = started.elapsed().as_secs_f64();
     let (test_p, test_y) = score(&estimator, data, &split.test)?;
     let test_metrics = evaluate(&test_y, &test_p, config.model.threshold);
-    let (train_p, _) = score(&estimator, data, &split.train)?;
+    finish(
+        config,
+        data,
+        options,
+        estimator,
+        &split.train,
+        split.test.len(),
+        test_metrics,
+        fit_seconds,
+    )
+}
+
+/// Train on all rows of `data` and evaluate on a separate labelled table.
+pub fn train_with_test_file(
+    config: &ModelConfig,
+    data: &PreparedData,
+    test_path: &Path,
+    options: &TrainOptions,
+    observer: &mut dyn TrainingObserver,
+) -> Result<TrainOutcome> {
+    let seed = options.seed.unwrap_or(config.split.seed);
+    let all: Vec<usize> = (0..data.y.len()).collect();
+    let started = std::time::Instant::now();
+    let estimator = fit_estimator(config, data, &all, seed, observer)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let df = read_table(test_path)?;
+    let test_y = encode_labels(&df, &config.label, test_path)?;
+    let test_x = encode_features(&df, &data.preprocessor, test_path)?;
+    let test_p = estimator.predict_proba(&test_x)?;
+    let test_metrics = evaluate(&test_y, &test_p, config.model.threshold);
+    finish(
+        config,
+        data,
+        options,
+        estimator,
+        &all,
+        test_y.len(),
+        test_metrics,
+        fit_seconds,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    config: &ModelConfig,
+    data: &PreparedData,
+    options: &TrainOptions,
+    estimator: Estimator,
+    train_rows: &[usize],
+    test_rows: usize,
+    test_metrics: Metrics,
+    fit_seconds: f64,
+) -> Result<TrainOutcome> {
+    let seed = options.seed.unwrap_or(config.split.seed);
+    let (train_p, _) = score(&estimator, data, train_rows)?;
     let cv_metrics = match options.cv_folds {
         Some(k) => cross_validate(config, data, k, seed)?,
         None => BTreeMap::new(),
@@ -276,8 +330,8 @@ pub fn train(
         hyperparameters,
         training: TrainingSummary {
             rows: data.y.len(),
-            train_rows: split.train.len(),
-            test_rows: split.test.len(),
+            train_rows: train_rows.len(),
+            test_rows,
             positive_rate: data.y.iter().map(|&v| v as f64).sum::<f64>() / data.y.len() as f64,
             seed,
             n_trees,

@@ -323,9 +323,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("id_colum"), "{err}");
-        let err = ModelConfig::from_yaml_str(&SHIPPED.replace("- female", "- tenure"))
-            .unwrap_err()
-            .to_string();
+        let err =
+            ModelConfig::from_yaml_str(&SHIPPED.replace("binary: [female,", "binary: [tenure,"))
+                .unwrap_err()
+                .to_string();
         assert!(
             err.contains("column `tenure` is listed more than once"),
             "{err}"

@@ -1,0 +1,76 @@
+//! Model interop with Python XGBoost, both ways, within 1e-5 on real rows.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn model_trained_by_mlops_scores_the_same_in_python_xgboost() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    train(&churn_csv(), &model);
+    let ours = dir.path().join("ours.csv");
+    ok(mlops()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(churn_csv())
+        .arg("--out")
+        .arg(&ours));
+    let theirs = dir.path().join("python.json");
+    interop(&[
+        "score-ours",
+        model.to_str().unwrap(),
+        churn_csv().to_str().unwrap(),
+        theirs.to_str().unwrap(),
+    ]);
+
+    let ours = read_probabilities(&ours, "churn_probability");
+    let theirs: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(theirs).unwrap()).unwrap();
+    assert_eq!(ours.len(), 7043);
+    assert_eq!(ours.len(), theirs.len());
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "largest probability difference {worst}");
+}
+
+#[test]
+fn model_trained_by_python_xgboost_scores_the_same_here() {
+    let dir = tempfile::tempdir().unwrap();
+    // Our metadata supplies the encoding, so both sides build the same matrix.
+    let ours = dir.path().join("ours");
+    train(&churn_csv(), &ours);
+    let py = dir.path().join("py");
+    std::fs::create_dir(&py).unwrap();
+    interop(&[
+        "train-python",
+        churn_csv().to_str().unwrap(),
+        ours.join("metadata.json").to_str().unwrap(),
+        py.to_str().unwrap(),
+    ]);
+
+    let text = std::fs::read_to_string(py.join("model.json")).unwrap();
+    let booster = mlops_booster::from_xgboost_json(&text).unwrap();
+    assert_eq!(booster.trees.len(), 50);
+    let bytes = std::fs::read(py.join("features.f32")).unwrap();
+    let x: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let probs = mlops_booster::Predictor::new(&booster)
+        .predict_proba(&x, booster.num_feature)
+        .unwrap();
+    let expected: Vec<f64> =
+        serde_json::from_str(&std::fs::read_to_string(py.join("probabilities.json")).unwrap())
+            .unwrap();
+    assert_eq!(probs.len(), expected.len());
+    let worst = probs
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "largest probability difference {worst}");
+}

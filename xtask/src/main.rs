@@ -1,0 +1,221 @@
+//! Developer tasks in Rust instead of shell scripts (see ARCHITECTURE.md).
+//!
+//! - `cargo xtask ci`: everything CI checks, in order: Python test environment, rustfmt,
+//!   clippy with warnings denied, the whole test suite (unit, integration, Python interop).
+//! - `cargo xtask demo`: the main job on the shipped data.
+//! - `cargo xtask pyenv`: only create/refresh the Python environment in `.venv`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const VENV: &str = ".venv";
+const PY_REQUIREMENTS: &str = "tests/python/requirements.txt";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let root = workspace_root();
+    let result = match task.as_str() {
+        "ci" => ci(&root),
+        "demo" => demo(&root),
+        "pyenv" => pyenv(&root).map(|_| ()),
+        _ => Err("usage: cargo xtask <ci|demo|pyenv>".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn run(
+    root: &Path,
+    step: &str,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<(), String> {
+    eprintln!("==> {step}: {program} {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("{step}: cannot run `{program}`: {e}"))?;
+    eprintln!("<== {step}: {:.1}s", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+/// Create `.venv` and install the Python packages the tests use (xgboost for model interop).
+/// Skipped when the installed requirements file is unchanged.
+fn pyenv(root: &Path) -> Result<PathBuf, String> {
+    let python = root.join(VENV).join("bin").join("python");
+    let wanted = std::fs::read_to_string(root.join(PY_REQUIREMENTS))
+        .map_err(|e| format!("cannot read {PY_REQUIREMENTS}: {e}"))?;
+    let stamp = root.join(VENV).join("requirements.installed");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        eprintln!("==> python env: {VENV} is up to date");
+        return Ok(python);
+    }
+    if !python.exists() {
+        run(root, "python env", "python3", &["-m", "venv", VENV], &[])?;
+    }
+    let py = python.to_string_lossy().into_owned();
+    run(
+        root,
+        "python packages",
+        &py,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            PY_REQUIREMENTS,
+        ],
+        &[],
+    )?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(python)
+}
+
+fn ci(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let python = pyenv(root)?;
+    let py = python.to_string_lossy().into_owned();
+    run(
+        root,
+        "rustfmt",
+        "cargo",
+        &["fmt", "--all", "--", "--check"],
+        &[],
+    )?;
+    run(
+        root,
+        "clippy",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--release",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let envs = [("MLOPS_PYTHON", py.as_str()), ("CARGO_INCREMENTAL", "0")];
+    if Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run(
+            root,
+            "tests",
+            "cargo",
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--release",
+                "--no-fail-fast",
+                "--failure-output",
+                "final",
+            ],
+            &envs,
+        )?;
+        // nextest does not run doctests.
+        run(
+            root,
+            "doctests",
+            "cargo",
+            &["test", "--workspace", "--release", "--doc"],
+            &envs,
+        )?;
+    } else {
+        run(
+            root,
+            "tests",
+            "cargo",
+            &["test", "--workspace", "--release", "--no-fail-fast"],
+            &envs,
+        )?;
+    }
+    eprintln!(
+        "ci: all checks passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn demo(root: &Path) -> Result<(), String> {
+    run(
+        root,
+        "build",
+        "cargo",
+        &["build", "--release", "--bin", "mlops"],
+        &[],
+    )?;
+    let mlops = root
+        .join("target/release/mlops")
+        .to_string_lossy()
+        .into_owned();
+    run(
+        root,
+        "train",
+        &mlops,
+        &[
+            "train",
+            "--data",
+            "data/wa_churn.csv",
+            "--out",
+            "local/models/churn",
+            "--cv",
+            "5",
+        ],
+        &[],
+    )?;
+    run(
+        root,
+        "predict",
+        &mlops,
+        &[
+            "predict",
+            "--model",
+            "local/models/churn",
+            "--data",
+            "data/wa_churn.csv",
+            "--out",
+            "local/predictions/wa_churn.parquet",
+        ],
+        &[],
+    )?;
+    run(
+        root,
+        "evaluate",
+        &mlops,
+        &[
+            "evaluate",
+            "--model",
+            "local/models/churn",
+            "--data",
+            "data/wa_churn.csv",
+        ],
+        &[],
+    )
+}
