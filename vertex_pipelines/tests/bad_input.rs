@@ -1,4 +1,6 @@
 //! Bad input: each case gives one clear error naming the problem, a non-zero exit, and no
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! partial output.
 
 mod common;

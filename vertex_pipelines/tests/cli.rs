@@ -1,5 +1,7 @@
 //! The `mlops` commands end to end on the shipped data.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::*;

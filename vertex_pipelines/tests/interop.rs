@@ -1,5 +1,7 @@
 //! Model interop with Python XGBoost, both ways, within 1e-5 on real rows.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::*;

@@ -1,4 +1,5 @@
 //! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS]` (raw little-endian f32 rows).
+#![allow(clippy::unwrap_used, missing_docs)]
 use mlops_booster::{from_xgboost_json, Predictor};
 
 fn main() {

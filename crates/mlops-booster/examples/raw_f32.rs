@@ -1,4 +1,5 @@
 //! Train on raw little-endian f32 files (a quick harness for comparing with Python XGBoost):
+#![allow(clippy::unwrap_used, missing_docs)]
 //! `raw_f32 NFEAT XTRAIN YTRAIN XTEST OUT [ROUNDS]` writes test probabilities to OUT.
 use mlops_booster::{BoosterParams, Predictor, TrainData, Trainer};
 

@@ -99,7 +99,8 @@ impl Predictor {
 
     /// Raw margins (log-odds) for a row-major matrix.
     pub fn predict_margin(&self, x: &[f32], n_features: usize) -> Result<Vec<f32>> {
-        if n_features != self.num_feature || (n_features > 0 && x.len() % n_features != 0) {
+        if n_features != self.num_feature || (n_features > 0 && !x.len().is_multiple_of(n_features))
+        {
             return Err(BoosterError::FeatureCountMismatch {
                 expected: self.num_feature,
                 found: n_features,

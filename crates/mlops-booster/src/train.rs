@@ -37,7 +37,7 @@ impl<'a> TrainData<'a> {
                 "the feature matrix has no columns".into(),
             ));
         }
-        if x.len() % n_features != 0 {
+        if !x.len().is_multiple_of(n_features) {
             return Err(BoosterError::InvalidData(format!(
                 "the matrix has {} values, not a multiple of {n_features} features",
                 x.len()

@@ -93,8 +93,8 @@ pub fn write_table(df: &mut DataFrame, path: &Path) -> Result<()> {
     let format = Format::of(path)?;
     let mut out = AtomicFile::create(path)?;
     match format {
-        Format::Csv => CsvWriter::new(out.writer()).include_header(true).finish(df),
-        Format::Parquet => ParquetWriter::new(out.writer())
+        Format::Csv => CsvWriter::new(&mut out).include_header(true).finish(df),
+        Format::Parquet => ParquetWriter::new(&mut out)
             .with_compression(ParquetCompression::Snappy)
             .finish(df)
             .map(|_| ()),

@@ -46,12 +46,6 @@ impl AtomicFile {
         })
     }
 
-    /// The buffered writer.
-    pub fn writer(&mut self) -> &mut BufWriter<File> {
-        // The writer is only taken by `commit`, which consumes `self`.
-        self.writer.get_or_insert_with(|| unreachable_writer())
-    }
-
     /// Flush, sync and rename into place.
     pub fn commit(mut self) -> Result<()> {
         if let Some(writer) = self.writer.take() {
@@ -73,9 +67,20 @@ impl AtomicFile {
     }
 }
 
-fn unreachable_writer() -> BufWriter<File> {
-    // Never called: `writer` is `Some` from `create` until `commit` consumes the value.
-    unreachable!("AtomicFile writer used after commit")
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.writer {
+            Some(w) => w.write(buf),
+            None => Err(std::io::Error::other("atomic file already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.writer {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Drop for AtomicFile {
@@ -91,7 +96,7 @@ impl Drop for AtomicFile {
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let mut file = AtomicFile::create(path)?;
-    file.writer().write_all(bytes).map_err(io("write", path))?;
+    file.write_all(bytes).map_err(io("write", path))?;
     file.commit()
 }
 
@@ -107,7 +112,7 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
         {
             let mut f = AtomicFile::create(&path).unwrap();
-            f.writer().write_all(b"half").unwrap();
+            f.write_all(b"half").unwrap();
             // dropped without commit
         }
         assert_eq!(std::fs::read(&path).unwrap(), b"first");

@@ -67,7 +67,7 @@ impl LogisticModel {
     /// Churn probabilities.
     pub fn predict_proba(&self, x: &[f32]) -> Result<Vec<f32>> {
         let nf = self.coefficients.len();
-        if nf == 0 || x.len() % nf != 0 {
+        if nf == 0 || !x.len().is_multiple_of(nf) {
             return Err(ModelError::Mismatch(format!(
                 "the logistic model has {nf} coefficients, the matrix has {} values",
                 x.len()
