@@ -9,7 +9,7 @@
 //! use mlops_domain::{ArtifactLocation, ModelConfig};
 //! let config = ModelConfig::from_yaml_str(include_str!("../../../config/model.yaml")).unwrap();
 //! assert_eq!(config.label.column, "churn");
-//! assert!(matches!("gs://b/p".parse::<ArtifactLocation>().unwrap(), ArtifactLocation::Gcs { .. }));
+//! assert!(matches!("gs://bucket/p".parse::<ArtifactLocation>().unwrap(), ArtifactLocation::Gcs { .. }));
 //! ```
 
 mod atomic;
