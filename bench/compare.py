@@ -12,9 +12,10 @@ Cases (each repetition runs both sides back to back, alternating who goes first)
      trained in case 2): `mlops predict --json` vs bench/pandas_predict.py; whole
      command and model-only times; plus a probability agreement check.
 
-Reports medians as a markdown table; writes bench/results/latest.json and latest.md.
+Reports medians as a markdown table; writes bench/results/latest.json and latest.md
+(quick.json and quick.md with --quick).
 Needs only the standard library; the Python side runs under --python with
-OMP_WAIT_POLICY=PASSIVE. The mlops binary is copied to bench/work/ first so that a
+OMP_WAIT_POLICY=PASSIVE. The mlops binary is copied to a temp dir first so that a
 concurrent rebuild of target/ cannot swap it mid-run. --quick: 200k rows, fewer reps.
 """
 
@@ -28,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,8 +96,10 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
 
-    # Snapshot the binary: another build may replace target/release/mlops during the run.
-    mlops = WORK / "mlops-bench"
+    # Snapshot the binary (in a temp dir, removed at exit): another build may replace
+    # target/release/mlops during the run.
+    snapshot = tempfile.TemporaryDirectory(prefix="mlops-bench-")
+    mlops = Path(snapshot.name) / "mlops"
     shutil.copy2(args.mlops, mlops)
     sha = hashlib.sha256(mlops.read_bytes()).hexdigest()[:12]
     py = args.python
@@ -191,9 +195,10 @@ def main():
                "cv_auc_per_seed": {"ours": ours_cv, "python": py_cv["cv_auc_per_seed"]},
                "raw": {"wa_churn_split": wa, "train_large": big, "predict_large": pred},
                "rows": {"train": n_train, "test": n_test, "wa_churn_train": wa["ours"][0]["train_rows"]}}
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "latest.md").write_text(table + "\n")
-    print(f"wrote {RESULTS / 'latest.json'} and latest.md", file=sys.stderr)
+    name = "quick" if args.quick else "latest"  # a smoke run never overwrites the full results
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+    print(f"wrote {RESULTS / name}.json and {name}.md", file=sys.stderr)
 
 
 def render(s, meta, n_train, n_test, ours_cv, py_cv, agree, big):

@@ -53,6 +53,31 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Write a synthetic table with the config's schema, resampled from real rows.
     GenData(GenDataArgs),
+    /// Work with model bundles.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+/// `mlops models ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Wrap a model trained in Python XGBoost (model.json with feature names) as a bundle,
+    /// so it can be served and batch-scored. Categorical levels must be named `column=level`.
+    ImportXgboost(ImportXgboostArgs),
+}
+
+/// `mlops models import-xgboost`.
+#[derive(Debug, Args)]
+pub struct ImportXgboostArgs {
+    /// XGBoost JSON model (`Booster.save_model("model.json")`).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Output bundle folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Model config YAML describing the input table [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `mlops train`.

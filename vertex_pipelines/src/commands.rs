@@ -8,7 +8,10 @@ use mlops_domain::{ModelConfig, ModelType, Settings};
 use mlops_model::ModelBundle;
 use serde_json::{json, Map, Value};
 
-use crate::cli::{Cli, Command, EvaluateArgs, GenDataArgs, PredictArgs, TrainArgs};
+use crate::cli::{
+    Cli, Command, EvaluateArgs, GenDataArgs, ImportXgboostArgs, ModelsCommand, PredictArgs,
+    TrainArgs,
+};
 use crate::progress::RoundProgress;
 
 /// Any error, printed with its cause chain by `main`.
@@ -22,6 +25,7 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Predict(args) => cmd_predict(args),
         Command::Evaluate(args) => cmd_evaluate(args),
         Command::GenData(args) => cmd_gen_data(&settings, args),
+        Command::Models(ModelsCommand::ImportXgboost(args)) => cmd_import_xgboost(&settings, args),
     }
 }
 
@@ -188,5 +192,22 @@ fn cmd_gen_data(settings: &Settings, args: GenDataArgs) -> Result<(), BoxError> 
         &args.out,
     )?;
     eprintln!("wrote {} rows to {}", args.rows, args.out.display());
+    Ok(())
+}
+
+fn cmd_import_xgboost(settings: &Settings, args: ImportXgboostArgs) -> Result<(), BoxError> {
+    let config = load_config(settings, args.config.as_deref())?;
+    let text = std::fs::read_to_string(&args.model)
+        .map_err(|e| format!("cannot read `{}`: {e}", args.model.display()))?;
+    let fingerprint = mlops_core::train::fingerprint(&args.model)?;
+    let bundle = mlops_model::import_xgboost(&text, &config, format!("imported:{fingerprint}"))
+        .map_err(|e| format!("cannot import `{}`: {e}", args.model.display()))?;
+    bundle.save(&args.out)?;
+    eprintln!(
+        "imported {} trees over {} features -> {}",
+        bundle.metadata.training.n_trees.unwrap_or(0),
+        bundle.metadata.feature_names.len(),
+        args.out.display()
+    );
     Ok(())
 }

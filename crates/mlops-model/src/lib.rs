@@ -15,11 +15,15 @@
 mod bundle;
 mod error;
 pub mod estimator;
+mod import;
+pub mod instance;
 pub mod metadata;
 pub mod preprocess;
 
 pub use bundle::{ModelBundle, METADATA_FILE, MODEL_FILE};
 pub use error::{ModelError, Result};
 pub use estimator::{Estimator, LogisticModel};
+pub use import::import_xgboost;
+pub use instance::FieldProblem;
 pub use metadata::{ModelMetadata, ScoreHistogram, TrainingSummary, FORMAT_VERSION};
 pub use preprocess::{ColumnEncoder, Preprocessor};

@@ -139,6 +139,10 @@ pub fn parse_numeric(text: &str) -> Result<f32, String> {
         return Ok(f32::NAN);
     }
     match t.parse::<f64>() {
+        // Rust parses "NaN" and "inf"; as data they are almost always a mistake.
+        Ok(v) if !v.is_finite() => Err(format!(
+            "`{text}` is not a finite number (leave the cell empty for a missing value)"
+        )),
         Ok(v) => check_number(v),
         Err(_) => Err(format!("`{text}` is not a number")),
     }
@@ -220,6 +224,12 @@ mod tests {
         assert!(parse_numeric("").unwrap().is_nan());
         assert_eq!(parse_numeric("abc").unwrap_err(), "`abc` is not a number");
         assert!(parse_numeric("1e308").unwrap_err().contains("finite"));
+        assert!(parse_numeric("NaN")
+            .unwrap_err()
+            .contains("not a finite number"));
+        assert!(parse_numeric("-inf")
+            .unwrap_err()
+            .contains("not a finite number"));
         assert_eq!(parse_binary("Yes").unwrap(), 1.0);
         assert!(parse_binary("2").unwrap_err().contains("`2` is not binary"));
     }

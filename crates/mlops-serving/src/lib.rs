@@ -1,0 +1,118 @@
+//! The prediction server for Vertex AI's custom-container contract: listens on
+//! `0.0.0.0:$AIP_HTTP_PORT`, answers `GET $AIP_HEALTH_ROUTE` with 503 until the model from
+//! `$AIP_STORAGE_URI` is loaded and 200 after, and scores `POST $AIP_PREDICT_ROUTE` bodies of
+//! the form `{"instances": [...], "parameters": {...}}` into `{"predictions": [...]}`.
+//!
+//! Invariant: never depends on polars or training code (it links `mlops-model` only), so the
+//! binary stays small and starts fast. Bad input is always a 4xx with every problem listed.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let config = mlops_serving::ServeConfig::from_env().unwrap();
+//! let state = mlops_serving::AppState::new(&config);
+//! state.set_model(mlops_serving::load_bundle(&config.storage).unwrap());
+//! let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
+//! axum::serve(listener, mlops_serving::app(state)).await.unwrap();
+//! # }
+//! ```
+
+mod app;
+pub mod config;
+mod error;
+pub mod logging;
+
+use std::path::Path;
+
+pub use app::{app, AppState};
+pub use config::ServeConfig;
+pub use error::{ApiError, ServeError};
+use mlops_domain::{ArtifactLocation, GCS_FUSE_ROOT};
+use mlops_model::ModelBundle;
+
+/// Load the model bundle from a local path, or from a `gs://` location through the Cloud
+/// Storage FUSE mount that Vertex AI provides at `/gcs`.
+pub fn load_bundle(location: &ArtifactLocation) -> Result<ModelBundle, ServeError> {
+    let path = location
+        .local_path(Path::new(GCS_FUSE_ROOT))
+        .ok_or_else(|| ServeError::NoGcsMount(location.to_string()))?;
+    ModelBundle::load(&path).map_err(|source| ServeError::Model {
+        location: location.to_string(),
+        source,
+    })
+}
+
+/// Bind, start loading the model in the background, and serve until SIGTERM/SIGINT (in-flight
+/// requests finish) or until loading fails.
+pub async fn run(config: ServeConfig) -> Result<(), ServeError> {
+    let state = AppState::new(&config);
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, health = %config.health_route, predict = %config.predict_route, "listening");
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<ServeError>();
+    let loader = state.clone();
+    let location = config.storage.clone();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || load_bundle(&location)).await {
+            Ok(Ok(bundle)) => {
+                tracing::info!(
+                    model_type = bundle.metadata.model_type.as_str(),
+                    features = bundle.metadata.feature_names.len(),
+                    load_ms = started.elapsed().as_millis() as u64,
+                    "model loaded; healthy"
+                );
+                loader.set_model(bundle);
+            }
+            Ok(Err(e)) => {
+                let _ = failed_tx.send(e);
+            }
+            Err(join) => {
+                let _ = failed_tx.send(ServeError::Io(std::io::Error::other(join.to_string())));
+            }
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Option<ServeError>>();
+    tokio::spawn(async move {
+        // A loader that succeeded drops its sender: that disables the second branch.
+        let failure = tokio::select! {
+            _ = shutdown_signal() => None,
+            Ok(failed) = failed_rx => Some(failed),
+        };
+        let _ = stop_tx.send(failure);
+    });
+    let (err_tx, err_rx) = tokio::sync::oneshot::channel::<ServeError>();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            if let Ok(Some(e)) = stop_rx.await {
+                let _ = err_tx.send(e);
+            } else {
+                tracing::info!("shutting down; finishing in-flight requests");
+            }
+        })
+        .await?;
+    match err_rx.await {
+        Ok(e) => Err(e),
+        Err(_) => Ok(()),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
