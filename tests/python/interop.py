@@ -5,6 +5,10 @@ Usage:
       Encode DATA_CSV exactly as described by MODEL_DIR/metadata.json (numeric as float,
       binary as 0/1, categorical one-hot over the saved levels, empty = missing), load
       MODEL_DIR/model.json with xgboost and write the probabilities as a JSON list.
+  interop.py train-pandas DATA_CSV OUT_DIR
+      As a Python user would: pandas.get_dummies(prefix_sep="=") on the raw table (so the
+      feature order is pandas', not ours), XGBoost 50 rounds; saves OUT_DIR/model.json and
+      OUT_DIR/probabilities.json for every row.
   interop.py train-python DATA_CSV METADATA_JSON OUT_DIR
       Train XGBoost in Python (binary:logistic, hist, depth 6, eta 0.1, 50 rounds) on
       DATA_CSV encoded with METADATA_JSON's preprocessor; save OUT_DIR/model.json,
@@ -62,6 +66,19 @@ def train_python(data_csv, metadata_json, out_dir):
     json.dump([float(p) for p in probs], open(f"{out_dir}/probabilities.json", "w"))
 
 
+def train_pandas(data_csv, out_dir):
+    df = pd.read_csv(data_csv)
+    y = (df.pop("churn") == "Yes").astype(np.float32)
+    categorical = list(df.select_dtypes(exclude="number").columns)
+    x = pd.get_dummies(df, columns=categorical, prefix_sep="=", dtype=np.float32).astype(np.float32)
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 4,
+              "eta": 0.2, "nthread": 2, "seed": 0}
+    booster = xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=50)
+    booster.save_model(f"{out_dir}/model.json")
+    probs = booster.predict(xgb.DMatrix(x))
+    json.dump([float(p) for p in probs], open(f"{out_dir}/probabilities.json", "w"))
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"score-ours": score_ours, "train-python": train_python}[command](*args)
+    {"score-ours": score_ours, "train-python": train_python, "train-pandas": train_pandas}[command](*args)

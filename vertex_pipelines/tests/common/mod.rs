@@ -115,3 +115,139 @@ pub fn read_probabilities(csv: &Path, column: &str) -> Vec<f64> {
         .map(|l| l.split(',').nth(idx).unwrap().parse().unwrap())
         .collect()
 }
+
+/// A minimal HTTP/1.1 exchange over loopback (`Connection: close`): status and body.
+pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status: u16 = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The shipped CSV's rows as JSON instances (numbers for numeric/binary columns).
+pub fn churn_instances() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(churn_csv()).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let numeric = [
+        "tenure",
+        "monthly_charges",
+        "total_charges",
+        "female",
+        "senior_citizen",
+        "partner",
+        "dependents",
+        "phone_service",
+        "paperless_billing",
+    ];
+    lines
+        .map(|l| {
+            let mut obj = serde_json::Map::new();
+            for (h, v) in header.iter().zip(l.split(',')) {
+                let value = if numeric.contains(h) {
+                    if v.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::json!(v.parse::<f64>().unwrap())
+                    }
+                } else {
+                    serde_json::json!(v)
+                };
+                obj.insert(h.to_string(), value);
+            }
+            serde_json::Value::Object(obj)
+        })
+        .collect()
+}
+
+/// A running `mlops-serve` on a free loopback port; killed on drop.
+pub struct Server {
+    pub child: std::process::Child,
+    pub addr: String,
+    pub started: std::time::Instant,
+}
+
+impl Server {
+    /// Start the server binary (built beside `mlops`) on a model bundle.
+    pub fn start(model: &Path) -> Server {
+        use std::io::BufRead;
+        let binary = Path::new(env!("CARGO_BIN_EXE_mlops")).with_file_name("mlops-serve");
+        let started = std::time::Instant::now();
+        let mut child = Command::new(binary)
+            .env("AIP_HTTP_PORT", "0")
+            .env("MLOPS_BIND_ADDR", "127.0.0.1")
+            .env("AIP_STORAGE_URI", model)
+            .env("MLOPS_ACCESS_LOG", "false")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start mlops-serve (build the workspace first)");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("mlops-serve exited before listening")
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["message"] == "listening" {
+                break v["addr"].as_str().unwrap().to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            addr,
+            started,
+        }
+    }
+
+    /// Poll health until 200; returns the time from start to healthy.
+    pub fn wait_healthy(&self) -> std::time::Duration {
+        for _ in 0..2000 {
+            if http(&self.addr, "GET", "/health", None).0 == 200 {
+                return self.started.elapsed();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("mlops-serve did not become healthy");
+    }
+
+    /// Score instances in requests of `batch`, as Vertex batch prediction does.
+    pub fn score(&self, instances: &[serde_json::Value], batch: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(instances.len());
+        for chunk in instances.chunks(batch) {
+            let body = serde_json::json!({ "instances": chunk }).to_string();
+            let (status, reply) = http(&self.addr, "POST", "/predict", Some(&body));
+            assert_eq!(status, 200, "{reply}");
+            let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+            out.extend(
+                v["predictions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["probability"].as_f64().unwrap()),
+            );
+        }
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
