@@ -53,9 +53,77 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Write a synthetic table with the config's schema, resampled from real rows.
     GenData(GenDataArgs),
-    /// Work with model bundles.
+    /// Work with model bundles and the local model registry.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// List, compile and run pipelines (KFP v2 IR).
+    #[command(subcommand)]
+    Pipelines(PipelinesCommand),
+    /// The main job: run the training pipeline locally on the shipped data and summarise.
+    Demo(DemoArgs),
+}
+
+/// `mlops pipelines ...`.
+#[derive(Debug, Subcommand)]
+pub enum PipelinesCommand {
+    /// List pipelines with their schedules and next runs (Pacific/Auckland).
+    List,
+    /// Compile every pipeline to KFP v2 IR JSON, one file per pipeline.
+    Compile(CompileArgs),
+    /// Run a pipeline locally from its compiled IR.
+    Run(RunArgs),
+}
+
+/// `mlops pipelines compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Output folder [default: $MLOPS_LOCAL_ROOT/pipelines].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Container image for every step (registry path + tag, e.g. the commit sha).
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        env = "MLOPS_IMAGE",
+        default_value = "churn-mlops:local"
+    )]
+    pub image: String,
+    /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `mlops pipelines run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline name (see `mlops pipelines list`).
+    pub name: String,
+    /// Pipeline parameter, `name=value` (repeatable); typed by the pipeline's definition.
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    /// Pipeline root [default: $MLOPS_LOCAL_ROOT/pipeline_root].
+    #[arg(long, value_name = "DIR")]
+    pub pipeline_root: Option<PathBuf>,
+    /// Run every task, ignoring cached results.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run this compiled IR file instead of compiling the named pipeline first.
+    #[arg(long, value_name = "FILE")]
+    pub ir: Option<PathBuf>,
+    /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the run record as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mlops demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Pipeline root [default: $MLOPS_LOCAL_ROOT/pipeline_root].
+    #[arg(long, value_name = "DIR")]
+    pub pipeline_root: Option<PathBuf>,
 }
 
 /// `mlops models ...`.
@@ -64,6 +132,35 @@ pub enum ModelsCommand {
     /// Wrap a model trained in Python XGBoost (model.json with feature names) as a bundle,
     /// so it can be served and batch-scored. Categorical levels must be named `column=level`.
     ImportXgboost(ImportXgboostArgs),
+    /// List registered versions with aliases and metrics.
+    List(RegistryArgs),
+    /// Show one version (number or alias) as JSON.
+    Show {
+        /// Version number or alias (e.g. champion).
+        version: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Make a version the champion.
+    Promote {
+        /// Version number.
+        version: u32,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Move the champion back to the previous champion.
+    Rollback(RegistryArgs),
+}
+
+/// Which registry and model.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Registry folder [default: $MLOPS_LOCAL_ROOT/registry].
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+    /// Registered model name [default: $MODEL_NAME_PREFIX].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// `mlops models import-xgboost`.

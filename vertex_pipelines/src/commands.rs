@@ -9,9 +9,10 @@ use mlops_model::ModelBundle;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
-    Cli, Command, EvaluateArgs, GenDataArgs, ImportXgboostArgs, ModelsCommand, PredictArgs,
-    TrainArgs,
+    Cli, Command, EvaluateArgs, GenDataArgs, ImportXgboostArgs, ModelsCommand, PipelinesCommand,
+    PredictArgs, TrainArgs,
 };
+use crate::pipelines_cmd;
 use crate::progress::RoundProgress;
 
 /// Any error, printed with its cause chain by `main`.
@@ -26,10 +27,26 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Evaluate(args) => cmd_evaluate(args),
         Command::GenData(args) => cmd_gen_data(&settings, args),
         Command::Models(ModelsCommand::ImportXgboost(args)) => cmd_import_xgboost(&settings, args),
+        Command::Models(ModelsCommand::List(args)) => pipelines_cmd::models_list(&settings, args),
+        Command::Models(ModelsCommand::Show { version, registry }) => {
+            pipelines_cmd::models_show(&settings, &version, registry)
+        }
+        Command::Models(ModelsCommand::Promote { version, registry }) => {
+            pipelines_cmd::models_promote(&settings, version, registry)
+        }
+        Command::Models(ModelsCommand::Rollback(args)) => {
+            pipelines_cmd::models_rollback(&settings, args)
+        }
+        Command::Pipelines(PipelinesCommand::List) => pipelines_cmd::list(),
+        Command::Pipelines(PipelinesCommand::Compile(args)) => {
+            pipelines_cmd::compile(&settings, args)
+        }
+        Command::Pipelines(PipelinesCommand::Run(args)) => pipelines_cmd::run(&settings, args),
+        Command::Demo(args) => pipelines_cmd::demo(&settings, args),
     }
 }
 
-fn load_config(settings: &Settings, path: Option<&Path>) -> Result<ModelConfig, BoxError> {
+pub fn load_config(settings: &Settings, path: Option<&Path>) -> Result<ModelConfig, BoxError> {
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(&settings.model_config));

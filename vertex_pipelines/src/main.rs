@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod pipelines_cmd;
 mod progress;
 
 use std::process::ExitCode;

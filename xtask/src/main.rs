@@ -1,7 +1,9 @@
 //! Developer tasks in Rust instead of shell scripts (see ARCHITECTURE.md).
 //!
-//! - `cargo xtask ci`: everything CI checks, in order: Python test environment, rustfmt,
-//!   clippy with warnings denied, the whole test suite (unit, integration, Python interop).
+//! - `cargo xtask ci`: everything CI checks, in order: Python test environment, hadolint on
+//!   docker/Dockerfile, the Debian packages of the container test (installed when missing),
+//!   rustfmt, clippy with warnings denied, the whole test suite (unit, integration, Python
+//!   interop, the container image).
 //! - `cargo xtask demo`: the main job on the shipped data.
 //! - `cargo xtask pyenv`: only create/refresh the Python environment in `.venv`.
 
@@ -11,6 +13,9 @@ use std::time::Instant;
 
 const VENV: &str = ".venv";
 const PY_REQUIREMENTS: &str = "tests/python/requirements.txt";
+/// Debian packages the container test (vertex_pipelines/tests/container.rs) needs: a Docker
+/// engine it starts itself, a local registry, and a static busybox for its builder base image.
+const CONTAINER_PACKAGES: &[&str] = &["docker.io", "docker-registry", "busybox-static"];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -58,6 +63,59 @@ fn run(
     }
 }
 
+/// Install the container test's Debian packages when any is missing (as root only): one
+/// `apt-get update`, one `apt-get install`. A few milliseconds when all are installed.
+fn container_packages(root: &Path) -> Result<(), String> {
+    let missing: Vec<&str> = CONTAINER_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !deb_installed(p))
+        .collect();
+    if missing.is_empty() {
+        eprintln!(
+            "==> container packages: {} installed",
+            CONTAINER_PACKAGES.join(", ")
+        );
+        return Ok(());
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if uid != "0" {
+        return Err(format!(
+            "the container test needs the Debian packages {} (missing: {}); run as root, or \
+             install them first: sudo apt-get install -y --no-install-recommends {}",
+            CONTAINER_PACKAGES.join(", "),
+            missing.join(", "),
+            missing.join(" ")
+        ));
+    }
+    let apt_env = [("DEBIAN_FRONTEND", "noninteractive")];
+    run(
+        root,
+        "apt-get update",
+        "apt-get",
+        &["update", "-qq"],
+        &apt_env,
+    )?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    run(root, "container packages", "apt-get", &args, &apt_env)
+}
+
+/// Whether dpkg has the package installed (false when dpkg is missing).
+fn deb_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", package])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).ends_with("install ok installed")
+        })
+}
+
 /// Create `.venv` and install the Python packages the tests use (xgboost for model interop).
 /// Skipped when the installed requirements file is unchanged.
 fn pyenv(root: &Path) -> Result<PathBuf, String> {
@@ -96,6 +154,15 @@ fn ci(root: &Path) -> Result<(), String> {
     let started = Instant::now();
     let python = pyenv(root)?;
     let py = python.to_string_lossy().into_owned();
+    let hadolint = root.join(VENV).join("bin").join("hadolint");
+    run(
+        root,
+        "hadolint",
+        &hadolint.to_string_lossy(),
+        &["docker/Dockerfile"],
+        &[],
+    )?;
+    container_packages(root)?;
     run(
         root,
         "rustfmt",

@@ -361,3 +361,28 @@ pub fn evaluate_file(bundle: &ModelBundle, path: &Path) -> Result<Metrics> {
     let p = bundle.predict_proba(&x)?;
     Ok(evaluate(&y, &p, bundle.metadata.threshold))
 }
+
+/// Split a labelled table file into stratified train and test files (same format rules as
+/// [`crate::table::write_table`]). Returns the row counts.
+pub fn split_table_file(
+    config: &ModelConfig,
+    input: &Path,
+    seed: u64,
+    train_out: &Path,
+    test_out: &Path,
+) -> Result<(usize, usize)> {
+    use polars::prelude::{IdxCa, IdxSize};
+    let df = read_table(input)?;
+    let y = encode_labels(&df, &config.label, input)?;
+    let split = stratified_split(&y, config.split.test_fraction, seed);
+    for (rows, out) in [(&split.train, train_out), (&split.test, test_out)] {
+        let idx = IdxCa::from_vec("idx".into(), rows.iter().map(|&i| i as IdxSize).collect());
+        let mut part = df.take(&idx).map_err(|e| CoreError::Table {
+            action: "split",
+            path: input.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        crate::table::write_table(&mut part, out)?;
+    }
+    Ok((split.train.len(), split.test.len()))
+}

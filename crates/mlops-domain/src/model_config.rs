@@ -205,6 +205,21 @@ impl ModelConfig {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// Build from any serialisable value with the YAML's shape (e.g. a pipeline's STRUCT
+    /// parameter), with the same checks as a file.
+    pub fn from_serializable(value: &impl Serialize, origin: &str) -> Result<ModelConfig> {
+        let text = serde_yaml::to_string(value).map_err(|e| DomainError::ModelConfig {
+            path: origin.to_string(),
+            problems: vec![e.to_string()],
+        })?;
+        Self::parse(&text, origin)
+    }
+
+    /// The configuration as a JSON-like value (for a pipeline's STRUCT parameter).
+    pub fn to_yaml_value(&self) -> serde_yaml::Value {
+        serde_yaml::to_value(self).unwrap_or(serde_yaml::Value::Null)
+    }
+
     fn parse(text: &str, path: &str) -> Result<ModelConfig> {
         let config: ModelConfig =
             serde_yaml::from_str(text).map_err(|e| DomainError::ModelConfig {

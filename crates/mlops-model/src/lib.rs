@@ -19,6 +19,7 @@ mod import;
 pub mod instance;
 pub mod metadata;
 pub mod preprocess;
+pub mod registry;
 
 pub use bundle::{ModelBundle, METADATA_FILE, MODEL_FILE};
 pub use error::{ModelError, Result};
@@ -27,3 +28,4 @@ pub use import::import_xgboost;
 pub use instance::FieldProblem;
 pub use metadata::{ModelMetadata, ScoreHistogram, TrainingSummary, FORMAT_VERSION};
 pub use preprocess::{ColumnEncoder, Preprocessor};
+pub use registry::{LocalRegistry, VersionInfo, CHAMPION};

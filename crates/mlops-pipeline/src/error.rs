@@ -1,0 +1,79 @@
+//! Errors of the pipeline SDK and the local runner.
+
+use std::path::PathBuf;
+
+/// A problem building, compiling or running a pipeline.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The pipeline graph is wrong (unknown port, type mismatch, missing input, duplicate).
+    #[error("pipeline `{pipeline}`: {message}")]
+    Build {
+        /// Pipeline name.
+        pipeline: String,
+        /// What is wrong, naming both ends of a bad connection.
+        message: String,
+    },
+    /// An IR file is not a usable KFP v2 pipeline; every problem is listed.
+    #[error("invalid pipeline IR `{path}`:\n  - {}", .problems.join("\n  - "))]
+    InvalidIr {
+        /// The file.
+        path: PathBuf,
+        /// Each problem.
+        problems: Vec<String>,
+    },
+    /// A run parameter is unknown or of the wrong type.
+    #[error("parameter {0}")]
+    Param(String),
+    /// A task failed.
+    #[error("task `{task}` failed: {message}\n--- last lines of {log} ---\n{tail}")]
+    TaskFailed {
+        /// Task name.
+        task: String,
+        /// What happened.
+        message: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The end of its log.
+        tail: String,
+    },
+    /// The run was interrupted (SIGINT).
+    #[error("run `{job}` interrupted; finished tasks are cached, run again to resume")]
+    Interrupted {
+        /// Job id.
+        job: String,
+    },
+    /// File system problem.
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// JSON problem.
+    #[error("invalid JSON in `{path}`: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// serde's message.
+        message: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> PipelineError {
+    let path = path.into();
+    move |source| PipelineError::Io {
+        action,
+        path,
+        source,
+    }
+}

@@ -1,0 +1,113 @@
+//! The training pipeline: extract → validate → train (split inside) → evaluate → compare
+//! with the champion → only if better: register and move `champion`.
+
+use data_components::{ExtractData, ValidateData};
+use mlops_domain::ModelConfig;
+use mlops_pipeline::{CmpOp, Component, ParamType, Pipeline, PipelineBuilder, Result};
+use model_components::{CompareChampion, Evaluate, RegisterModel, Train};
+use serde_json::json;
+
+/// Build the training pipeline; `config` becomes the `model_config` parameter's default.
+pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
+    let mut p = PipelineBuilder::new(
+        "training",
+        "Train, evaluate and register the churn model (champion/challenger).",
+    );
+    let bt = &config.model.boosted_trees;
+    let config_json = serde_json::to_value(config.to_yaml_value()).unwrap_or(json!({}));
+    let data_path = p.param(
+        "data_path",
+        ParamType::String,
+        json!("data/wa_churn.csv"),
+        "Source table",
+    )?;
+    let model_config = p.param(
+        "model_config",
+        ParamType::Struct,
+        config_json,
+        "The model config (config/model.yaml at compile time)",
+    )?;
+    let n_estimators = p.param(
+        "n_estimators",
+        ParamType::Integer,
+        json!(bt.n_estimators),
+        "Boosting rounds",
+    )?;
+    let max_depth = p.param(
+        "max_depth",
+        ParamType::Integer,
+        json!(bt.max_depth),
+        "Tree depth",
+    )?;
+    let learning_rate = p.param(
+        "learning_rate",
+        ParamType::Float,
+        json!(bt.learning_rate),
+        "Shrinkage",
+    )?;
+    let seed = p.param(
+        "seed",
+        ParamType::Integer,
+        json!(config.split.seed),
+        "Seed of split and training",
+    )?;
+    let registry = p.param(
+        "registry",
+        ParamType::String,
+        json!("local/registry"),
+        "Model registry",
+    )?;
+    let model_name = p.param(
+        "model_name",
+        ParamType::String,
+        json!("churn"),
+        "Registered model name",
+    )?;
+
+    let extract = p
+        .task("extract-data", ExtractData.spec())
+        .with("source", &data_path)
+        .add()?;
+    let validate = p
+        .task("validate-data", ValidateData.spec())
+        .with("dataset", &extract.out("dataset")?)
+        .with("model_config", &model_config)
+        .add()?;
+    let _ = validate;
+    let train = p
+        .task("train", Train.spec())
+        .with("dataset", &extract.out("dataset")?)
+        .with("model_config", &model_config)
+        .with("n_estimators", &n_estimators)
+        .with("max_depth", &max_depth)
+        .with("learning_rate", &learning_rate)
+        .with("seed", &seed)
+        .limits("2", "4G")
+        .add()?;
+    let evaluate = p
+        .task("evaluate", Evaluate.spec())
+        .with("model", &train.out("model")?)
+        .with("test_data", &train.out("test_data")?)
+        .add()?;
+    let _ = evaluate;
+    // Reads the registry, so its answer can change without its inputs changing: never cached.
+    let compare = p
+        .task("compare-champion", CompareChampion.spec())
+        .with("model", &train.out("model")?)
+        .with("test_data", &train.out("test_data")?)
+        .with("registry", &registry)
+        .with("model_name", &model_name)
+        .caching(false)
+        .add()?;
+    p.condition(&compare.out("is_better")?, CmpOp::Eq, json!(true), |p| {
+        p.task("register-model", RegisterModel.spec())
+            .with("model", &train.out("model")?)
+            .with("registry", &registry)
+            .with("model_name", &model_name)
+            .caching(false)
+            .display_name("register-model")
+            .add()?;
+        Ok(())
+    })?;
+    p.build()
+}
