@@ -39,6 +39,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -401,11 +402,19 @@ def correctness(mk, bodies):
 
 
 def bench_server(mk, name, bodies, args):
-    s = mk[name]()
     la = loadavg()
-    healthy_ms = s.start()
-    log(f"[{name}] healthy after {healthy_ms:.1f} ms ({s.polls} polls); load average {la[0]:.2f}")
-    res = {"start_to_healthy_ms": healthy_ms, "health_polls": s.polls, "load_start": la, "bodies": {}}
+    starts = []
+    for _ in range(args.starts - 1):  # extra cold starts, only for start-to-healthy
+        t = mk[name]()
+        starts.append(t.start())
+        t.stop()
+    s = mk[name]()
+    starts.append(s.start())
+    healthy_ms = statistics.median(starts)
+    log(f"[{name}] start to healthy: median {healthy_ms:.1f} ms, max {max(starts):.1f} ms over {len(starts)} starts "
+        f"({', '.join(f'{x:.1f}' for x in starts)}); load average {la[0]:.2f}")
+    res = {"start_to_healthy_ms": healthy_ms, "start_to_healthy_all_ms": starts, "start_to_healthy_max_ms": max(starts),
+           "load_start": la, "bodies": {}}
     try:
         for bname, body in bodies.items():
             status, payload = http(s.port, "POST", "/predict", body["path"].read_bytes(), timeout=30)
@@ -484,8 +493,10 @@ def verdicts(main):
         ("single-instance p99 <= 5 ms", f"{os_['p99_ms']:.2f} ms", os_["p99_ms"] <= TARGETS["single_p99_ms"]),
         ("64-instance throughput >= 20x gunicorn", f"{rb:.1f}x", rb >= TARGETS["batch_ratio"]),
         ("server RSS under load <= 50 MB", f"{rss:.1f} MB", rss <= TARGETS["rss_mb"]),
-        ("start to healthy <= 100 ms", f"{o['start_to_healthy_ms']:.1f} ms",
+        ("start to healthy <= 100 ms (median of cold starts)", f"{o['start_to_healthy_ms']:.1f} ms",
          o["start_to_healthy_ms"] <= TARGETS["healthy_ms"]),
+        ("start to healthy <= 100 ms (slowest cold start)", f"{o['start_to_healthy_max_ms']:.1f} ms",
+         o["start_to_healthy_max_ms"] <= TARGETS["healthy_ms"]),
         ("no errors under load (ours)", str(errors), errors == 0),
     ]
 
@@ -498,10 +509,10 @@ def render(results):
         lines += [
             f"Run {m['started']}, {m['cpus']} CPUs ({m['cpu']}), mlops-serve {m['serve_sha']}, "
             f"constant_server {m['constant_sha']}, {m['wrk']}; wrk -t{m['threads']} -c{m['connections']} "
-            f"-d{m['duration']}s --latency after a {m['warmup']} s warm-up; load average at start/end "
+            f"-d{m['duration']}s --latency after a {m['warmup']} s warm-up; {m.get('starts', 1)} cold starts per server; load average at start/end "
             f"{m['load_start'][0]:.2f}/{m['load_end'][0]:.2f}.",
             "",
-            "| Server | Body | req/s | instances/s | p50 ms | p99 ms | errors (non-2xx / socket) | max RSS MB | start to healthy ms | server CPU µs/request |",
+            "| Server | Body | req/s | instances/s | p50 ms | p99 ms | errors (non-2xx / socket) | max RSS MB | start to healthy ms (median / max) | server CPU µs/request |",
             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
         ]
         labels = {"ours": "mlops-serve (Rust)", "gunicorn": "gunicorn + Flask (2 workers)",
@@ -514,17 +525,20 @@ def render(results):
                     f"| {labels[name] if first else ''} | {'1 instance' if bname == 'single' else '64 instances'} "
                     f"| {r['req_per_s']:,.0f} | {r['instances_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
                     f"| {r['non_2xx']} / {sock} | {r['rss_max_mb']:.1f} "
-                    f"| {format(s['start_to_healthy_ms'], '.1f') if first else ''} "
+                    f"| {format(s['start_to_healthy_ms'], '.1f') + ' / ' + format(s['start_to_healthy_max_ms'], '.1f') if first else ''} "
                     f"| {r['server_cpu_us_per_request']:,.0f} |"
                 )
         sv = main["servers"]
         ratio = lambda a, b, k: sv[a]["bodies"][k]["req_per_s"] / sv[b]["bodies"][k]["req_per_s"]
+        cpu_ratio = lambda k: (sv["gunicorn"]["bodies"][k]["server_cpu_us_per_request"]
+                               / sv["ours"]["bodies"][k]["server_cpu_us_per_request"])
         lines += [
             "",
-            "| Ratio (throughput) | 1 instance | 64 instances |",
+            "| Ratio | 1 instance | 64 instances |",
             "|---|---:|---:|",
-            f"| ours / gunicorn | {ratio('ours', 'gunicorn', 'single'):.1f}x | {ratio('ours', 'gunicorn', 'batch64'):.1f}x |",
-            f"| ours / constant ceiling | {ratio('ours', 'constant', 'single'):.2f} | {ratio('ours', 'constant', 'batch64'):.2f} |",
+            f"| throughput, ours / gunicorn | {ratio('ours', 'gunicorn', 'single'):.1f}x | {ratio('ours', 'gunicorn', 'batch64'):.1f}x |",
+            f"| throughput, ours / constant ceiling | {ratio('ours', 'constant', 'single'):.2f} | {ratio('ours', 'constant', 'batch64'):.2f} |",
+            f"| server CPU per request, gunicorn / ours | {cpu_ratio('single'):.0f}x | {cpu_ratio('batch64'):.1f}x |",
             "",
         ]
         c = main["correctness"]
@@ -567,6 +581,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="warm-up seconds before each measured run (default 2)")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    ap.add_argument("--starts", type=int, default=5, help="cold starts per server for start-to-healthy (median, max)")
     ap.add_argument("--soak", type=int, metavar="SECONDS", help="soak mode: ours only, 64 instances, SECONDS of load")
     ap.add_argument("--python", default=str(default_py) if default_py.exists() else "python3",
                     help="Python with requirements.txt installed, for gunicorn (default bench/serving/.venv)")
@@ -605,7 +620,7 @@ def main():
         "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
         "serve_sha": sha256_prefix(bindir / "mlops-serve"), "constant_sha": sha256_prefix(bindir / "constant_server"),
         "wrk": wrk_version, "threads": args.threads, "connections": args.connections,
-        "duration": args.duration, "warmup": args.warmup, "load_start": loadavg(),
+        "duration": args.duration, "warmup": args.warmup, "starts": args.starts, "load_start": loadavg(),
         "bodies": {k: {"instances": v["instances"], "bytes": v["bytes"]} for k, v in bodies.items()},
         "model": str(MODEL.relative_to(ROOT)),
     }

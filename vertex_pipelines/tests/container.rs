@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// The image size budget (bytes, as `docker image inspect -f {{.Size}}` reports).
 const MAX_IMAGE_BYTES: u64 = 50_000_000;
+/// The build context: sources and the prebuilt binaries, not target/ or bench/.
+const MAX_CONTEXT_BYTES: f64 = 300e6;
 /// The distroless user the Dockerfile runs as.
 const NONROOT_UID: u32 = 65532;
 const BUILDER_IMAGE: &str = "mlops-test/builder:local";
@@ -62,6 +64,10 @@ fn image_builds_serves_predictions_as_nonroot_and_round_trips_through_a_registry
     let context = engine.build_image(None);
     let build_secs = build_started.elapsed().as_secs_f64();
     eprintln!("container test: build context {context}");
+    assert!(
+        context_bytes(&context) < MAX_CONTEXT_BYTES,
+        "the build context is {context}: .dockerignore lets too much in"
+    );
     engine.check_build_context();
     let size: u64 = engine
         .inspect(IMAGE, "{{.Size}}", "image size")
@@ -945,6 +951,22 @@ fn prebuilt_binaries() -> Vec<PathBuf> {
         );
     }
     bins
+}
+
+/// "44.95MB" (as `docker build` reports the context) in bytes; infinite when unreadable.
+fn context_bytes(size: &str) -> f64 {
+    let digits = size
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(size.len());
+    let (number, unit) = size.split_at(digits);
+    let scale = match unit.trim() {
+        "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        _ => f64::INFINITY,
+    };
+    number.parse::<f64>().map_or(f64::INFINITY, |n| n * scale)
 }
 
 /// The workspace members, from the `members` array of the root Cargo.toml.

@@ -739,7 +739,10 @@ fn run_task(
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
+                .filter_map(|v| {
+                    v.as_str()
+                        .map(|s| substitute(s, &input_json, &executor_input))
+                })
                 .collect()
         })
         .unwrap_or_default();
