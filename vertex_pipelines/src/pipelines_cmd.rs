@@ -214,6 +214,20 @@ pub fn demo(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
             v.created_at
         );
     }
+    // Batch scoring with the champion, as the inference pipeline will do.
+    let champion = registry.resolve(name, mlops_model::CHAMPION)?;
+    let bundle = mlops_model::ModelBundle::load(&champion)?;
+    let data = Path::new("data/wa_churn.csv");
+    let out = Path::new(&settings.local_root).join("predictions/wa_churn.parquet");
+    let t = mlops_core::predict::predict_file(&bundle, data, &out)?;
+    let m = mlops_core::train::evaluate_file(&bundle, data)?;
+    println!(
+        "batch prediction with the champion: {} rows in {:.3}s -> {} (in-sample AUC {:.4})",
+        t.rows,
+        t.read + t.encode + t.score + t.write,
+        out.display(),
+        m.auc
+    );
     Ok(())
 }
 

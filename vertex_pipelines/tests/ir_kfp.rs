@@ -35,11 +35,12 @@ fn compile_all(dir: &Path) -> Vec<PathBuf> {
 /// Run `kfp_ir.py ARGS` with the test Python; (success, stdout + stderr).
 fn kfp_ir<S: AsRef<OsStr>>(args: &[S]) -> (bool, String) {
     let script = root().join("tests/python/kfp_ir.py");
-    let out = Command::new(python())
+    let python = python();
+    let out = Command::new(&python)
         .arg(&script)
         .args(args)
         .output()
-        .expect("cannot start python");
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
     let text = format!(
         "--- stdout\n{}--- stderr\n{}",
         String::from_utf8_lossy(&out.stdout),
