@@ -12,6 +12,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Installed as `mlops-component` too (a link to this binary in the container image, which
+    // keeps one copy of the data stack): then behave as the component binary.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "mlops-component") {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let registry = vertex_pipelines::components::registry();
+        let code = mlops_pipeline::component::main_with(&registry, &args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = cli::Cli::parse();
     init_logging(cli.global.verbose, cli.global.log_json);
     match commands::run(cli) {
