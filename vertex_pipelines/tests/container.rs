@@ -179,6 +179,21 @@ fn image_builds_serves_predictions_as_nonroot_and_round_trips_through_a_registry
     // Pipeline steps override the entrypoint with the CLI.
     let version = engine.mlops(IMAGE, &[], &["--version"], "mlops --version in the image");
     assert!(version.starts_with("mlops "), "{version}");
+    // Compiled pipelines run `mlops-component`: a link to `mlops` in the image.
+    let listed = engine.docker_ok(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/usr/local/bin/mlops-component",
+            IMAGE,
+            "--list",
+        ],
+        "mlops-component --list in the image",
+    );
+    assert!(listed.lines().any(|l| l == "train"), "{listed}");
     // ... and the CLI trains with the model config baked into the image, as the nonroot user.
     let trained = engine.mlops(
         IMAGE,
