@@ -15,7 +15,10 @@ fn main() -> ExitCode {
     // Installed as `mlops-component` too (a link to this binary in the container image, which
     // keeps one copy of the data stack): then behave as the component binary.
     let argv0 = std::env::args_os().next().unwrap_or_default();
-    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == "mlops-component") {
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "mlops-component")
+    {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let registry = vertex_pipelines::components::registry();
         let code = mlops_pipeline::component::main_with(&registry, &args);

@@ -73,9 +73,10 @@ pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
         .with("dataset", &extract.out("dataset")?)
         .with("model_config", &model_config)
         .add()?;
-    let _ = validate;
+    // Training waits for validation: a table that fails the checks never trains a model.
     let train = p
         .task("train", Train.spec())
+        .after(&validate)
         .with("dataset", &extract.out("dataset")?)
         .with("model_config", &model_config)
         .with("n_estimators", &n_estimators)

@@ -50,7 +50,11 @@ fn defs(ports: &[crate::spec::Port]) -> Value {
                 params.insert(p.name.to_string(), d);
             }
             PortKind::Artifact(a) => {
-                artifacts.insert(p.name.to_string(), json!({ "artifactType": a.ir() }));
+                let mut d = json!({ "artifactType": a.ir() });
+                if !p.description.is_empty() {
+                    d["description"] = json!(p.description);
+                }
+                artifacts.insert(p.name.to_string(), d);
             }
         }
     }
@@ -209,12 +213,19 @@ impl<'a> Compiler<'a> {
             "command": [self.image.command],
             "args": ["--executor-input", "{{$}}", "--component", spec.name],
         });
+        // kfp writes the string fields and, for older backends, the numeric ones.
         let mut resources = Map::new();
         if let Some(cpu) = &t.cpu_limit {
             resources.insert("resourceCpuLimit".into(), json!(cpu));
+            if let Some(n) = cpu_number(cpu) {
+                resources.insert("cpuLimit".into(), json!(n));
+            }
         }
         if let Some(mem) = &t.memory_limit {
             resources.insert("resourceMemoryLimit".into(), json!(mem));
+            if let Some(n) = memory_gb(mem) {
+                resources.insert("memoryLimit".into(), json!(n));
+            }
         }
         if !resources.is_empty() {
             container["resources"] = Value::Object(resources);
@@ -224,7 +235,7 @@ impl<'a> Compiler<'a> {
 
         let mut params = Map::new();
         let mut artifacts = Map::new();
-        let mut deps = BTreeSet::new();
+        let mut deps: BTreeSet<String> = t.after.iter().cloned().collect();
         for (input, source) in &t.inputs {
             let channel = match source {
                 Source::Constant(v) => {
@@ -408,6 +419,38 @@ fn task_json(
     t
 }
 
+/// CPUs from a Kubernetes-style quantity (`"2"`, `"500m"`).
+fn cpu_number(q: &str) -> Option<f64> {
+    match q.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1000.0),
+        None => q.parse().ok(),
+    }
+}
+
+/// Gigabytes (10^9 bytes) from a memory quantity (`"4G"`, `"512Mi"`, bytes), as kfp converts.
+fn memory_gb(q: &str) -> Option<f64> {
+    const UNITS: [(&str, f64); 12] = [
+        ("Ki", 1024.0),
+        ("Mi", 1_048_576.0),
+        ("Gi", 1_073_741_824.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ei", 1_152_921_504_606_846_976.0),
+        ("K", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    for (suffix, factor) in UNITS {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<f64>().ok().map(|n| n * factor / 1e9);
+        }
+    }
+    q.parse::<f64>().ok().map(|bytes| bytes / 1e9)
+}
+
 /// Compile a pipeline to IR JSON.
 pub fn compile(pipeline: &Pipeline, image: &ImageConfig) -> Value {
     let mut c = Compiler {
@@ -453,4 +496,19 @@ pub fn defaults(pipeline: &Pipeline) -> BTreeMap<String, Value> {
         .iter()
         .map(|p| (p.name.clone(), p.default.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_convert_like_kfp() {
+        assert_eq!(cpu_number("2"), Some(2.0));
+        assert_eq!(cpu_number("500m"), Some(0.5));
+        assert_eq!(memory_gb("4G"), Some(4.0));
+        assert!((memory_gb("512Mi").unwrap() - 0.536870912).abs() < 1e-12);
+        assert_eq!(memory_gb("2000000000"), Some(2.0));
+        assert_eq!(memory_gb("lots"), None);
+    }
 }

@@ -124,6 +124,8 @@ pub struct Task {
     pub memory_limit: Option<String>,
     /// Enclosing condition (index into `Pipeline::conditions`), `None` at the root.
     pub scope: Option<usize>,
+    /// Tasks that must finish first although no data flows from them (kfp's `.after()`).
+    pub after: Vec<String>,
 }
 
 /// A condition: its tasks run only when `output op value` holds.
@@ -258,6 +260,7 @@ impl PipelineBuilder {
                 cpu_limit: None,
                 memory_limit: None,
                 scope,
+                after: Vec::new(),
             },
         }
     }
@@ -340,6 +343,12 @@ impl TaskBuilder<'_> {
     /// Turn caching on or off for this task (on by default).
     pub fn caching(mut self, enabled: bool) -> Self {
         self.task.caching = enabled;
+        self
+    }
+
+    /// Run only after `task` succeeded, although no data flows from it (kfp's `.after()`).
+    pub fn after(mut self, task: &TaskRef) -> Self {
+        self.task.after.push(task.name.clone());
         self
     }
 
@@ -427,6 +436,12 @@ impl TaskBuilder<'_> {
                 }
             }
         }
+        for before in &task.after {
+            match owner.find_task(before) {
+                Some(b) if b.scope == task.scope => {}
+                _ => return Err(owner.err(format!("{here}: `after` names `{before}`, which is not an earlier task in the same scope"))),
+            }
+        }
         for port in &task.component.inputs {
             let required = match &port.kind {
                 PortKind::Param { default, .. } => default.is_none(),
@@ -443,6 +458,7 @@ impl TaskBuilder<'_> {
         let handle = TaskRef {
             name: task.name.clone(),
             spec: task.component.clone(),
+            pipeline: owner.pipeline.name.clone(),
         };
         owner.pipeline.tasks.push(task);
         Ok(handle)
@@ -454,6 +470,7 @@ impl TaskBuilder<'_> {
 pub struct TaskRef {
     name: String,
     spec: ComponentSpec,
+    pipeline: String,
 }
 
 impl TaskRef {
@@ -471,12 +488,107 @@ impl TaskRef {
                 kind: port.kind.clone(),
             }),
             None => Err(PipelineError::Build {
-                pipeline: String::new(),
+                pipeline: self.pipeline.clone(),
                 message: format!(
                     "task `{}` (component `{}`) has no output `{output}`",
                     self.name, self.spec.name
                 ),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::spec::Port;
+    use crate::types::ArtifactType;
+
+    fn producer() -> ComponentSpec {
+        ComponentSpec {
+            name: "make",
+            description: "",
+            inputs: vec![Port::param("n", ParamType::Integer, "")],
+            outputs: vec![
+                Port::artifact("data", ArtifactType::Dataset, ""),
+                Port::param("ok", ParamType::Bool, ""),
+            ],
+        }
+    }
+
+    fn consumer() -> ComponentSpec {
+        ComponentSpec {
+            name: "use",
+            description: "",
+            inputs: vec![Port::artifact("model", ArtifactType::Model, "")],
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn type_mismatch_names_both_ends() {
+        let mut p = PipelineBuilder::new("p", "");
+        let make = p
+            .task("make", producer())
+            .with("n", json!(3))
+            .add()
+            .unwrap();
+        let err = p
+            .task("use", consumer())
+            .with("model", &make.out("data").unwrap())
+            .add()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pipeline `p`: task `use` input `model` (system.Model) cannot take `make`.`data` (system.Dataset)"
+        );
+    }
+
+    #[test]
+    fn unknown_ports_missing_inputs_and_bad_constants_are_errors() {
+        let mut p = PipelineBuilder::new("p", "");
+        let err = p.task("make", producer()).add().unwrap_err().to_string();
+        assert!(
+            err.contains("required input `n` (NUMBER_INTEGER) is not connected"),
+            "{err}"
+        );
+        let err = p
+            .task("make", producer())
+            .with("n", json!("three"))
+            .add()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot take the constant \"three\""), "{err}");
+        let err = p
+            .task("make", producer())
+            .with("m", json!(1))
+            .add()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no input `m` (inputs: n)"), "{err}");
+        let make = p
+            .task("make", producer())
+            .with("n", json!(1))
+            .add()
+            .unwrap();
+        assert!(make
+            .out("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("`make` (component `make`) has no output `nope`"));
+        let err = p
+            .condition(&make.out("data").unwrap(), CmpOp::Eq, json!(true), |_| {
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("only output parameters can be tested"));
+        let err = p
+            .condition(&make.out("ok").unwrap(), CmpOp::Eq, json!(1), |_| Ok(()))
+            .unwrap_err();
+        assert!(err.to_string().contains("a different type"));
     }
 }
