@@ -4,7 +4,11 @@
 //! `null` is a missing value. Every problem of every instance is collected, so a client sees
 //! all of them in one response.
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::preprocess::{
@@ -40,11 +44,158 @@ fn echo(v: &Value) -> String {
     format!("{}…", &text[..end])
 }
 
-fn number_as_level(n: &serde_json::Number) -> String {
-    match (n.as_i64(), n.as_u64()) {
-        (Some(i), _) => i.to_string(),
-        (_, Some(u)) => u.to_string(),
-        _ => n.to_string(),
+/// One field of an instance, borrowed from the request body where possible. Nested arrays and
+/// objects are skipped without being built: they are never valid feature values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// `null`: a missing value.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// Any other number.
+    Num(f64),
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An array or object (only its kind is kept).
+    Nested(&'static str),
+}
+
+impl Cell<'_> {
+    fn echo(&self) -> String {
+        match self {
+            Cell::Null => "null".into(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Num(n) => n.to_string(),
+            Cell::Str(s) => echo(&Value::String(s.to_string())),
+            Cell::Nested(kind) => (*kind).to_string(),
+        }
+    }
+
+    fn from_value(v: &Value) -> Cell<'_> {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => Cell::Num(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => Cell::Str(Cow::Borrowed(s)),
+            Value::Array(_) => Cell::Nested("an array"),
+            Value::Object(_) => Cell::Nested("an object"),
+        }
+    }
+}
+
+struct CellVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for CellVisitor<'a> {
+    type Value = Cell<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Cell<'a>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_none<E>(self) -> Result<Cell<'a>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Cell<'a>, E> {
+        Ok(Cell::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Cell<'a>, E> {
+        Ok(Cell::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Cell<'a>, E> {
+        Ok(i64::try_from(v).map_or(Cell::Num(v as f64), Cell::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Cell<'a>, E> {
+        Ok(Cell::Num(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cell<'a>, E> {
+        Ok(Cell::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Cell<'a>, E> {
+        Ok(Cell::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Cell<'a>, E> {
+        Ok(Cell::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell<'a>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Cell::Nested("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cell<'a>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Cell::Nested("an object"))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Cell<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CellVisitor(std::marker::PhantomData))
+    }
+}
+
+/// One instance as sent: an object (field name → cell) or an array of cells.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Instance<'a> {
+    /// Keyed by column name.
+    Object(Vec<(Cow<'a, str>, Cell<'a>)>),
+    /// In the model's input column order.
+    Array(Vec<Cell<'a>>),
+    /// Anything else (its JSON kind and text).
+    Other(String),
+}
+
+struct InstanceVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for InstanceVisitor<'a> {
+    type Value = Instance<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object or an array")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Instance<'a>, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(24));
+        while let Some(key) = map.next_key::<Cow<'a, str>>()? {
+            fields.push((key, map.next_value::<Cell<'a>>()?));
+        }
+        Ok(Instance::Object(fields))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Instance<'a>, A::Error> {
+        let mut cells = Vec::with_capacity(seq.size_hint().unwrap_or(24));
+        while let Some(c) = seq.next_element::<Cell<'a>>()? {
+            cells.push(c);
+        }
+        Ok(Instance::Array(cells))
+    }
+    fn visit_unit<E>(self) -> Result<Instance<'a>, E> {
+        Ok(Instance::Other("null".into()))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Instance<'a>, E> {
+        Ok(Instance::Other(v.to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Instance<'a>, E> {
+        Ok(Instance::Other(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Instance<'a>, E> {
+        Ok(Instance::Other(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Instance<'a>, E> {
+        Ok(Instance::Other(v.to_string()))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Instance<'a>, E> {
+        Ok(Instance::Other(echo(&Value::String(v.to_string()))))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Instance<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(InstanceVisitor(std::marker::PhantomData))
     }
 }
 
@@ -54,11 +205,31 @@ impl Preprocessor {
         self.columns.iter().map(ColumnEncoder::name).collect()
     }
 
-    /// Encode one instance into `out` (`n_features()` wide, zeroed by the caller).
+    /// Encode one JSON value instance into `out` (`n_features()` wide, zeroed by the caller).
     pub fn encode_json(
         &self,
         index: usize,
         instance: &Value,
+        out: &mut [f32],
+        problems: &mut Vec<FieldProblem>,
+    ) {
+        let instance = match instance {
+            Value::Object(map) => Instance::Object(
+                map.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cell::from_value(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Instance::Array(items.iter().map(Cell::from_value).collect()),
+            other => Instance::Other(echo(other)),
+        };
+        self.encode_instance(index, &instance, out, problems);
+    }
+
+    /// Encode one parsed instance into `out` (`n_features()` wide, zeroed by the caller).
+    pub fn encode_instance(
+        &self,
+        index: usize,
+        instance: &Instance<'_>,
         out: &mut [f32],
         problems: &mut Vec<FieldProblem>,
     ) {
@@ -70,9 +241,13 @@ impl Preprocessor {
                 expected,
             })
         };
-        let values: Vec<Option<&Value>> = match instance {
-            Value::Object(map) => self.columns.iter().map(|c| map.get(c.name())).collect(),
-            Value::Array(items) => {
+        let cells: Vec<Option<&Cell<'_>>> = match instance {
+            Instance::Object(fields) => self
+                .columns
+                .iter()
+                .map(|c| fields.iter().find(|(k, _)| k == c.name()).map(|(_, v)| v))
+                .collect(),
+            Instance::Array(items) => {
                 if items.len() != self.columns.len() {
                     problem(
                         "*",
@@ -87,22 +262,22 @@ impl Preprocessor {
                 }
                 items.iter().map(Some).collect()
             }
-            other => {
+            Instance::Other(text) => {
                 problem(
                     "*",
-                    echo(other),
+                    text.clone(),
                     "an object keyed by column name, or an array of values".into(),
                 );
                 return;
             }
         };
         let mut offset = 0;
-        for (column, value) in self.columns.iter().zip(values) {
+        for (column, cell) in self.columns.iter().zip(cells) {
             let width = column.width();
             let slot = &mut out[offset..offset + width];
             offset += width;
             let name = column.name();
-            let Some(value) = value else {
+            let Some(cell) = cell else {
                 problem(
                     name,
                     String::new(),
@@ -110,49 +285,54 @@ impl Preprocessor {
                 );
                 continue;
             };
-            let result = match (column, value) {
-                (_, Value::Null) => {
+            let result = match (column, cell) {
+                (_, Cell::Null) => {
                     if !matches!(column, ColumnEncoder::Categorical { .. }) {
                         slot[0] = f32::NAN;
                     }
                     Ok(())
                 }
-                (ColumnEncoder::Numeric { .. }, Value::Number(n)) => n
-                    .as_f64()
-                    .ok_or_else(|| "a number".to_string())
-                    .and_then(check_number)
-                    .map(|v| slot[0] = v),
-                (ColumnEncoder::Numeric { .. }, Value::String(s)) if !s.trim().is_empty() => {
+                (ColumnEncoder::Numeric { .. }, Cell::Int(i)) => {
+                    check_number(*i as f64).map(|v| slot[0] = v)
+                }
+                (ColumnEncoder::Numeric { .. }, Cell::Num(n)) => {
+                    check_number(*n).map(|v| slot[0] = v)
+                }
+                (ColumnEncoder::Numeric { .. }, Cell::Str(s)) if !s.trim().is_empty() => {
                     parse_numeric(s).map(|v| slot[0] = v)
                 }
                 (ColumnEncoder::Numeric { .. }, _) => Err("a finite number or null".to_string()),
-                (ColumnEncoder::Binary { .. }, Value::Number(n)) => n
-                    .as_f64()
-                    .ok_or_else(|| "0 or 1".to_string())
-                    .and_then(check_binary)
-                    .map(|v| slot[0] = v),
-                (ColumnEncoder::Binary { .. }, Value::Bool(b)) => {
+                (ColumnEncoder::Binary { .. }, Cell::Int(i)) => {
+                    check_binary(*i as f64).map(|v| slot[0] = v)
+                }
+                (ColumnEncoder::Binary { .. }, Cell::Num(n)) => {
+                    check_binary(*n).map(|v| slot[0] = v)
+                }
+                (ColumnEncoder::Binary { .. }, Cell::Bool(b)) => {
                     slot[0] = f32::from(u8::from(*b));
                     Ok(())
                 }
-                (ColumnEncoder::Binary { .. }, Value::String(s)) if !s.trim().is_empty() => {
+                (ColumnEncoder::Binary { .. }, Cell::Str(s)) if !s.trim().is_empty() => {
                     parse_binary(s).map(|v| slot[0] = v)
                 }
                 (ColumnEncoder::Binary { .. }, _) => {
                     Err("0/1, true/false, \"yes\"/\"no\" or null".to_string())
                 }
-                (ColumnEncoder::Categorical { levels, .. }, Value::String(s)) => {
+                (ColumnEncoder::Categorical { levels, .. }, Cell::Str(s)) => {
                     encode_category(s, levels, self.unknown_category, slot)
                 }
-                (ColumnEncoder::Categorical { levels, .. }, Value::Number(n)) => {
-                    encode_category(&number_as_level(n), levels, self.unknown_category, slot)
+                (ColumnEncoder::Categorical { levels, .. }, Cell::Int(i)) => {
+                    encode_category(&i.to_string(), levels, self.unknown_category, slot)
+                }
+                (ColumnEncoder::Categorical { levels, .. }, Cell::Num(n)) => {
+                    encode_category(&n.to_string(), levels, self.unknown_category, slot)
                 }
                 (ColumnEncoder::Categorical { .. }, _) => {
                     Err("a string (one of the levels) or null".to_string())
                 }
             };
             if let Err(expected) = result {
-                problem(name, echo(value), expected);
+                problem(name, cell.echo(), expected);
             }
         }
     }

@@ -25,7 +25,7 @@ pub use bundle::{ModelBundle, METADATA_FILE, MODEL_FILE};
 pub use error::{ModelError, Result};
 pub use estimator::{Estimator, LogisticModel};
 pub use import::import_xgboost;
-pub use instance::FieldProblem;
+pub use instance::{Cell, FieldProblem, Instance};
 pub use metadata::{ModelMetadata, ScoreHistogram, TrainingSummary, FORMAT_VERSION};
 pub use preprocess::{ColumnEncoder, Preprocessor};
 pub use registry::{LocalRegistry, VersionInfo, CHAMPION};

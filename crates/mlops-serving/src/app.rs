@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use mlops_model::{FieldProblem, ModelBundle};
+use mlops_model::{FieldProblem, Instance, ModelBundle};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -109,10 +109,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 /// The request body of the Vertex AI predict contract.
+/// Instances borrow their strings from the body: no per-field allocation on the hot path.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PredictRequest {
-    instances: Vec<Value>,
+struct PredictRequest<'a> {
+    #[serde(borrow)]
+    instances: Vec<Instance<'a>>,
     #[serde(default)]
     parameters: Option<Value>,
 }
@@ -210,7 +212,7 @@ async fn predict(
         .zip(x.chunks_mut(nf.max(1)))
         .enumerate()
     {
-        pre.encode_json(i, instance, row, &mut problems);
+        pre.encode_instance(i, instance, row, &mut problems);
     }
     if !problems.is_empty() {
         let count = problems.len();
