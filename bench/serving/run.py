@@ -17,9 +17,13 @@ data/wa_churn.csv` if it is missing). Request bodies are real rows of data/wa_ch
 
 Before timing, the same 64-row body goes to ours and to gunicorn: the probabilities must
 agree within 1e-5. Then, for each server: spawn, poll GET /health every 1 ms until 200
-(start-to-healthy), and for each body warm up 2 s and run
-`wrk -t2 -c16 -d20s --latency -s post.lua`, sampling the server's RSS every 0.5 s
-(gunicorn: master + workers). Reports req/s, instances/s, p50/p99, errors and max RSS.
+(start-to-healthy; --starts cold starts, median and max), and for each body warm up 2 s and
+run `wrk -t2 -c16 -d20s --latency -s post.lua`, sampling the server's RSS every 0.5 s
+(gunicorn: master + workers). Reports req/s, instances/s, p50/p99, errors (non-2xx and
+socket errors), max RSS, and the server's CPU time per request (from /proc, user + system).
+
+Investigations: --servers ours (any subset) and --ours-env KEY=VALUE (e.g.
+MLOPS_ACCESS_LOG=false) print numbers without touching results/.
 
 --soak N: ours only, 64-instance body, N seconds of full load, RSS every second; reports
 errors and RSS growth (end vs after the first 5 s).
