@@ -222,3 +222,62 @@ impl LocalRegistry {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../mlops-serving/tests/fixtures/churn_model")
+    }
+
+    #[test]
+    fn register_promote_rollback() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::new(dir.path());
+        assert!(reg.resolve("churn", CHAMPION).is_err());
+        let v1 = reg.register("churn", &fixture()).unwrap();
+        reg.promote("churn", v1).unwrap();
+        let v2 = reg.register("churn", &fixture()).unwrap();
+        assert_eq!((v1, v2), (1, 2));
+        assert_eq!(
+            reg.aliases("churn").get(CHAMPION),
+            Some(&1),
+            "registering does not promote"
+        );
+        reg.promote("churn", v2).unwrap();
+        assert_eq!(
+            reg.resolve("churn", CHAMPION).unwrap(),
+            reg.version_path("churn", 2)
+        );
+        assert_eq!(reg.rollback("churn").unwrap(), 1);
+        assert_eq!(reg.aliases("churn").get(CHAMPION), Some(&1));
+        let listed = reg.list("churn").unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].aliases, vec![CHAMPION.to_string()]);
+        assert!(listed[0].metrics.contains_key("auc"));
+    }
+
+    #[test]
+    fn an_alias_never_names_a_missing_version_and_broken_bundles_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LocalRegistry::new(dir.path());
+        let err = reg.promote("churn", 7).unwrap_err().to_string();
+        assert!(err.contains("no version 7"), "{err}");
+        assert!(!dir.path().join("churn/aliases.json").exists());
+        let broken = dir.path().join("broken");
+        std::fs::create_dir(&broken).unwrap();
+        std::fs::write(broken.join("metadata.json"), "{").unwrap();
+        assert!(reg.register("churn", &broken).is_err());
+        assert!(
+            reg.versions("churn").is_empty(),
+            "a broken bundle must not become a version"
+        );
+        assert!(reg
+            .rollback("churn")
+            .unwrap_err()
+            .to_string()
+            .contains("no earlier champion"));
+    }
+}
