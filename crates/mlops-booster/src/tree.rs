@@ -63,11 +63,16 @@ pub struct Tree {
 impl Tree {
     /// The leaf value reached by one row of raw feature values.
     pub fn predict_row(&self, row: &[f32]) -> f32 {
+        self.nodes[self.leaf_index(row)].split_condition
+    }
+
+    /// Index of the leaf one row of raw feature values reaches.
+    pub fn leaf_index(&self, row: &[f32]) -> usize {
         let mut idx = 0usize;
         loop {
             let node = &self.nodes[idx];
             if node.is_leaf() {
-                return node.split_condition;
+                return idx;
             }
             let value = row[node.feature as usize];
             let left = if value.is_nan() {

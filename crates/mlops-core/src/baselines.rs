@@ -153,7 +153,7 @@ pub fn fit_decision_tree(
     let mut tree_out = Tree { nodes };
     let mut counts = vec![(0f64, 0f64); tree_out.nodes.len()];
     for (r, row) in x.chunks(nf).enumerate() {
-        let leaf = leaf_index(&tree_out, row);
+        let leaf = tree_out.leaf_index(row);
         counts[leaf].0 += y[r] as f64;
         counts[leaf].1 += 1.0;
     }
@@ -173,23 +173,6 @@ pub fn fit_decision_tree(
         feature_names,
         attributes: Default::default(),
     })
-}
-
-fn leaf_index(tree: &Tree, row: &[f32]) -> usize {
-    let mut idx = 0usize;
-    loop {
-        let n = &tree.nodes[idx];
-        if n.is_leaf() {
-            return idx;
-        }
-        let v = row[n.feature as usize];
-        let left = if v.is_nan() {
-            n.default_left
-        } else {
-            v < n.split_condition
-        };
-        idx = if left { n.left } else { n.right } as usize;
-    }
 }
 
 #[cfg(test)]

@@ -143,23 +143,25 @@ impl LocalRegistry {
         }
         let mut aliases = self.aliases(model);
         let previous = aliases.insert(alias.to_string(), version);
-        let dir = self.model_dir(model);
+        let mut history = self.history(model);
         if alias == CHAMPION && previous != Some(version) {
-            let mut history = self.history(model);
             history.push(version);
-            write_atomic(
-                dir.join("history.json"),
-                serde_json::to_string(&history)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            )?;
         }
-        write_atomic(
-            dir.join("aliases.json"),
-            serde_json::to_string_pretty(&aliases)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
+        self.write_state(model, &aliases, &history)
+    }
+
+    /// Write history, then aliases (each atomically).
+    fn write_state(
+        &self,
+        model: &str,
+        aliases: &BTreeMap<String, u32>,
+        history: &[u32],
+    ) -> Result<()> {
+        let dir = self.model_dir(model);
+        let history = serde_json::to_string(history).unwrap_or_default();
+        write_atomic(dir.join("history.json"), history.as_bytes())?;
+        let aliases = serde_json::to_string_pretty(aliases).unwrap_or_default();
+        write_atomic(dir.join("aliases.json"), aliases.as_bytes())?;
         Ok(())
     }
 
@@ -180,22 +182,10 @@ impl LocalRegistry {
                 "model `{model}` has no earlier champion to roll back to"
             )));
         };
-        let dir = self.model_dir(model);
         let mut aliases = self.aliases(model);
         aliases.insert(CHAMPION.to_string(), previous);
         history.push(previous);
-        write_atomic(
-            dir.join("history.json"),
-            serde_json::to_string(&history)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-        write_atomic(
-            dir.join("aliases.json"),
-            serde_json::to_string_pretty(&aliases)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
+        self.write_state(model, &aliases, &history)?;
         Ok(previous)
     }
 
