@@ -31,11 +31,7 @@ fn model_trained_by_mlops_scores_the_same_in_python_xgboost() {
     let theirs: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(theirs).unwrap()).unwrap();
     assert_eq!(ours.len(), 7043);
     assert_eq!(ours.len(), theirs.len());
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&ours, &theirs);
     assert!(worst < 1e-5, "largest probability difference {worst}");
 }
 
@@ -43,16 +39,7 @@ fn model_trained_by_mlops_scores_the_same_in_python_xgboost() {
 fn model_trained_by_python_xgboost_scores_the_same_here() {
     let dir = tempfile::tempdir().unwrap();
     // Our metadata supplies the encoding, so both sides build the same matrix.
-    let ours = dir.path().join("ours");
-    train(&churn_csv(), &ours);
-    let py = dir.path().join("py");
-    std::fs::create_dir(&py).unwrap();
-    interop(&[
-        "train-python",
-        churn_csv().to_str().unwrap(),
-        ours.join("metadata.json").to_str().unwrap(),
-        py.to_str().unwrap(),
-    ]);
+    let py = python_model(dir.path());
 
     let text = std::fs::read_to_string(py.join("model.json")).unwrap();
     let booster = mlops_booster::from_xgboost_json(&text).unwrap();

@@ -30,11 +30,7 @@ fn server_predictions_equal_batch_predictions() {
     );
     let served = server.score(&churn_instances(), 64);
     assert_eq!(served.len(), batch.len());
-    let worst = served
-        .iter()
-        .zip(&batch)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&served, &batch);
     assert!(
         worst < 1e-6,
         "largest difference between server and batch: {worst}"
@@ -44,16 +40,7 @@ fn server_predictions_equal_batch_predictions() {
 #[test]
 fn python_model_imported_serves_python_probabilities() {
     let dir = tempfile::tempdir().unwrap();
-    let ours = dir.path().join("ours");
-    train(&churn_csv(), &ours);
-    let py = dir.path().join("py");
-    std::fs::create_dir(&py).unwrap();
-    interop(&[
-        "train-python",
-        churn_csv().to_str().unwrap(),
-        ours.join("metadata.json").to_str().unwrap(),
-        py.to_str().unwrap(),
-    ]);
+    let py = python_model(dir.path());
     let imported = dir.path().join("imported");
     ok(mlops()
         .args(["models", "import-xgboost", "--model"])
@@ -68,11 +55,7 @@ fn python_model_imported_serves_python_probabilities() {
     server.wait_healthy();
     let served = server.score(&churn_instances(), 500);
     assert_eq!(served.len(), expected.len());
-    let worst = served
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&served, &expected);
     assert!(
         worst < 1e-5,
         "largest difference from Python xgboost: {worst}"
@@ -113,11 +96,7 @@ fn python_model_with_pandas_column_order_is_imported_and_served() {
     let served = server.score(&churn_instances(), 64);
     for (name, got) in [("batch", &batch), ("server", &served)] {
         assert_eq!(got.len(), expected.len());
-        let worst = got
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let worst = max_abs_diff(got, &expected);
         assert!(
             worst < 1e-5,
             "{name}: largest difference from Python xgboost: {worst}"

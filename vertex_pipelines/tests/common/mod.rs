@@ -251,3 +251,34 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Largest absolute difference between two equally long lists (asserts the lengths match).
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "different numbers of probabilities");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// A model trained by Python XGBoost on the shipped data, encoded as our metadata says (our
+/// bundle is trained first for its metadata). Returns the folder with `model.json`,
+/// `features.f32` and `probabilities.json`.
+pub fn python_model(dir: &Path) -> PathBuf {
+    let ours = dir.join("ours");
+    train(&churn_csv(), &ours);
+    let py = dir.join("py");
+    std::fs::create_dir_all(&py).unwrap();
+    interop(&[
+        "train-python",
+        churn_csv().to_str().unwrap(),
+        ours.join("metadata.json").to_str().unwrap(),
+        py.to_str().unwrap(),
+    ]);
+    py
+}
+
+/// The probabilities a Python script wrote as a JSON list.
+pub fn read_json_probabilities(path: &Path) -> Vec<f64> {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
