@@ -231,58 +231,41 @@ fn ci(root: &Path) -> Result<(), String> {
 }
 
 fn demo(root: &Path) -> Result<(), String> {
+    // Both binaries: pipeline steps run `mlops-component`.
     run(
         root,
         "build",
         "cargo",
-        &["build", "--release", "--bin", "mlops"],
+        &[
+            "build",
+            "--release",
+            "--bin",
+            "mlops",
+            "--bin",
+            "mlops-component",
+        ],
         &[],
     )?;
     let mlops = root
         .join("target/release/mlops")
         .to_string_lossy()
         .into_owned();
+    // Cross-validated metrics of the configured model, then the training pipeline (compiled
+    // KFP IR run locally), champion registration and batch prediction with the champion.
     run(
         root,
-        "train",
+        "cross-validate",
         &mlops,
         &[
             "train",
             "--data",
             "data/wa_churn.csv",
             "--out",
-            "local/models/churn",
+            "local/models/cv",
             "--cv",
             "5",
         ],
         &[],
     )?;
-    run(
-        root,
-        "predict",
-        &mlops,
-        &[
-            "predict",
-            "--model",
-            "local/models/churn",
-            "--data",
-            "data/wa_churn.csv",
-            "--out",
-            "local/predictions/wa_churn.parquet",
-        ],
-        &[],
-    )?;
-    run(
-        root,
-        "evaluate",
-        &mlops,
-        &[
-            "evaluate",
-            "--model",
-            "local/models/churn",
-            "--data",
-            "data/wa_churn.csv",
-        ],
-        &[],
-    )
+    run(root, "pipelines", &mlops, &["demo"], &[])
 }
