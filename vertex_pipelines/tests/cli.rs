@@ -72,22 +72,10 @@ fn predict_keeps_row_order_and_evaluate_agrees_with_train() {
     let model = dir.path().join("model");
     train(&churn_csv(), &model);
     let out = dir.path().join("pred.parquet");
-    ok(mlops()
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv())
-        .arg("--out")
-        .arg(&out));
+    predict(&model, &churn_csv(), &out);
     assert!(std::fs::metadata(&out).unwrap().len() > 0);
     let csv = dir.path().join("pred.csv");
-    ok(mlops()
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv())
-        .arg("--out")
-        .arg(&csv));
+    predict(&model, &churn_csv(), &csv);
     let p = read_probabilities(&csv, "churn_probability");
     assert_eq!(p.len(), 7043);
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));

@@ -12,13 +12,7 @@ fn model_trained_by_mlops_scores_the_same_in_python_xgboost() {
     let model = dir.path().join("model");
     train(&churn_csv(), &model);
     let ours = dir.path().join("ours.csv");
-    ok(mlops()
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv())
-        .arg("--out")
-        .arg(&ours));
+    predict(&model, &churn_csv(), &ours);
     let theirs = dir.path().join("python.json");
     interop(&[
         "score-ours",

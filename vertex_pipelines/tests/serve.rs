@@ -13,13 +13,7 @@ fn server_predictions_equal_batch_predictions() {
     let model = dir.path().join("model");
     train(&churn_csv(), &model);
     let csv = dir.path().join("batch.csv");
-    ok(mlops()
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv())
-        .arg("--out")
-        .arg(&csv));
+    predict(&model, &churn_csv(), &csv);
     let batch = read_probabilities(&csv, "churn_probability");
 
     let server = Server::start(&model);
@@ -83,13 +77,7 @@ fn python_model_with_pandas_column_order_is_imported_and_served() {
             .unwrap();
     // Batch scoring and serving both agree with Python.
     let csv = dir.path().join("batch.csv");
-    ok(mlops()
-        .args(["predict", "--model"])
-        .arg(&imported)
-        .arg("--data")
-        .arg(churn_csv())
-        .arg("--out")
-        .arg(&csv));
+    predict(&imported, &churn_csv(), &csv);
     let batch = read_probabilities(&csv, "churn_probability");
     let server = Server::start(&imported);
     server.wait_healthy();

@@ -282,3 +282,14 @@ pub fn python_model(dir: &Path) -> PathBuf {
 pub fn read_json_probabilities(path: &Path) -> Vec<f64> {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// `mlops predict --model MODEL --data DATA --out OUT`, asserting success.
+pub fn predict(model: &Path, data: &Path, out: &Path) {
+    ok(mlops()
+        .args(["predict", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out));
+}
