@@ -1,5 +1,8 @@
-//! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS]` (raw little-endian f32 rows).
+//! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS] [scalar|check]` (raw
+//! little-endian f32 rows). `scalar` times the portable kernel; `check` also compares every
+//! margin of the chosen kernel with the portable one, bit for bit.
 #![allow(clippy::unwrap_used, missing_docs)]
+use mlops_booster::predict::Kernel;
 use mlops_booster::{from_xgboost_json, Predictor};
 
 fn main() {
@@ -12,7 +15,12 @@ fn main() {
         .collect();
     let nf: usize = a[3].parse().unwrap();
     let reps: usize = a.get(4).map_or(5, |r| r.parse().unwrap());
-    let p = Predictor::new(&model);
+    let mode = a.get(5).map_or("", String::as_str);
+    let p = if mode == "scalar" {
+        Predictor::with_kernel(&model, Kernel::Scalar)
+    } else {
+        Predictor::new(&model)
+    };
     let mut times = Vec::new();
     let mut sum = 0.0;
     for _ in 0..reps {
@@ -23,9 +31,25 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "median {:.3}s min {:.3}s ({} rows) {sum}",
+        "{:?} kernel: median {:.3}s min {:.3}s ({} rows) {sum}",
+        p.kernel(),
         times[reps / 2],
         times[0],
         x.len() / nf
     );
+    if mode == "check" {
+        let fast = p.predict_margin(&x, nf).unwrap();
+        let portable = Predictor::with_kernel(&model, Kernel::Scalar)
+            .predict_margin(&x, nf)
+            .unwrap();
+        let differ = fast
+            .iter()
+            .zip(&portable)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        println!(
+            "{differ} of {} margins differ from the portable kernel",
+            fast.len()
+        );
+    }
 }

@@ -1,0 +1,224 @@
+//! The AVX-512 kernel over a [`BinnedForest`]: 512 rows per block, see `bits.rs` for the
+//! method. Per block it quantises the features, builds one 512-bit row mask per condition,
+//! then walks every tree with whole row sets.
+
+use std::arch::x86_64::*;
+
+use super::bits::{BinnedForest, FeatureCuts, BLOCK_ROWS};
+use super::perfect::SLOTS;
+
+/// 64-row words in a block.
+const WORDS: usize = BLOCK_ROWS / 64;
+
+/// True when this CPU runs the kernel.
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
+}
+
+/// Scratch space for one thread: the condition masks and one feature's bins.
+pub(super) struct Scratch {
+    masks: Vec<__m512i>,
+    bins: [u8; BLOCK_ROWS],
+}
+
+impl Scratch {
+    pub(super) fn new(forest: &BinnedForest) -> Self {
+        // An all-zero bit pattern is a valid __m512i; no intrinsic needed to build one.
+        let zero = unsafe { std::mem::zeroed::<__m512i>() };
+        Scratch {
+            masks: vec![zero; forest.n_masks()],
+            bins: [0; BLOCK_ROWS],
+        }
+    }
+}
+
+/// Add every tree's leaf value for the [`BLOCK_ROWS`] rows of `block` (row-major, `nf`
+/// values a row) to `acc`.
+///
+/// # Safety
+/// The CPU supports AVX-512F and AVX-512BW; `block.len() == BLOCK_ROWS * nf`; `forest` was
+/// built for `nf` features and `scratch` for `forest`; `16 * nf` fits an `i32`.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(super) unsafe fn walk_block(
+    forest: &BinnedForest,
+    block: &[f32],
+    nf: usize,
+    scratch: &mut Scratch,
+    acc: &mut [f32; BLOCK_ROWS],
+) {
+    debug_assert!(block.len() == BLOCK_ROWS * nf && scratch.masks.len() == forest.n_masks());
+    build_masks(forest, block, nf, scratch);
+    match forest.depth {
+        1 => walk::<1>(forest, &scratch.masks, acc),
+        2 => walk::<2>(forest, &scratch.masks, acc),
+        3 => walk::<3>(forest, &scratch.masks, acc),
+        4 => walk::<4>(forest, &scratch.masks, acc),
+        5 => walk::<5>(forest, &scratch.masks, acc),
+        6 => walk::<6>(forest, &scratch.masks, acc),
+        _ => unreachable!("BinnedForest depth is 1 to 6"),
+    }
+}
+
+/// Quantise each used feature of the block and write its conditions' row masks.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn build_masks(forest: &BinnedForest, block: &[f32], nf: usize, scratch: &mut Scratch) {
+    let lane_offsets = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(nf as i32),
+    );
+    scratch.masks[0] = _mm512_setzero_si512();
+    let masks = scratch.masks.as_mut_ptr().cast::<u64>();
+    let bins = scratch.bins.as_mut_ptr();
+    for fc in &forest.features {
+        let offsets = _mm512_add_epi32(lane_offsets, _mm512_set1_epi32(fc.feature as i32));
+        for g in 0..BLOCK_ROWS / 16 {
+            // Rows are row-major: a strided gather reads one feature of 16 rows.
+            let value = _mm512_i32gather_ps::<4>(offsets, block.as_ptr().add(16 * g * nf));
+            let bin = bin16(fc, value);
+            _mm_storeu_si128(bins.add(16 * g).cast(), _mm512_cvtepi32_epi8(bin));
+        }
+        let (first, count) = fc.conditions;
+        for (c, cond) in forest.conditions[first..first + count].iter().enumerate() {
+            let mask = masks.add(8 * (first + c + 1));
+            let threshold = _mm512_set1_epi8(cond.threshold as i8);
+            let shift = _mm512_set1_epi8(i8::from(cond.missing_right));
+            for w in 0..WORDS {
+                let b = _mm512_sub_epi8(_mm512_loadu_si512(bins.add(64 * w).cast()), shift);
+                *mask.add(w) = _mm512_cmpge_epu8_mask(b, threshold);
+            }
+        }
+    }
+}
+
+/// Bins of 16 values: 0 for NaN, else 1 + the number of thresholds `<=` the value.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn bin16(fc: &FeatureCuts, value: __m512) -> __m512i {
+    let one = _mm512_set1_epi32(1);
+    let mut count = _mm512_setzero_si512();
+    if fc.cuts.len() <= 16 {
+        for &cut in &fc.cuts {
+            let above = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(value, _mm512_set1_ps(cut));
+            count = _mm512_mask_add_epi32(count, above, count, one);
+        }
+    } else {
+        // Chunk c holds thresholds 16c..16c+16. The last chunk whose first threshold is
+        // `<=` the value contains the boundary; all chunks before it count in full.
+        for &pivot in &fc.pivots {
+            let above = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(value, _mm512_set1_ps(pivot));
+            count = _mm512_mask_add_epi32(count, above, count, one);
+        }
+        let chunk = _mm512_max_epi32(_mm512_sub_epi32(count, one), _mm512_setzero_si512());
+        count = _mm512_slli_epi32::<4>(chunk);
+        for i in 0..16 {
+            let column = _mm512_loadu_ps(fc.table.as_ptr().add(16 * i));
+            let cut = _mm512_permutexvar_ps(chunk, column);
+            let above = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(value, cut);
+            count = _mm512_mask_add_epi32(count, above, count, one);
+        }
+    }
+    let bin = _mm512_add_epi32(count, one);
+    let missing = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(value, value);
+    _mm512_mask_mov_epi32(bin, missing, _mm512_setzero_si512())
+}
+
+/// Walk every tree of depth `D` with the block's condition masks.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn walk<const D: usize>(
+    forest: &BinnedForest,
+    masks: &[__m512i],
+    acc: &mut [f32; BLOCK_ROWS],
+) {
+    // Row sets of the splits of one tree, level order; the last level's are not needed.
+    let mut sets = [_mm512_setzero_si512(); SLOTS];
+    let mut planes = [_mm512_setzero_si512(); D];
+    for t in 0..forest.n_trees() {
+        let splits = forest.splits.as_ptr().add(t * SLOTS);
+        sets[0] = _mm512_set1_epi32(-1);
+        for (l, plane) in planes.iter_mut().enumerate() {
+            let first = (1usize << l) - 1;
+            let width = 1usize << l;
+            let mut right_at_level = _mm512_setzero_si512();
+            for p in 0..width {
+                let condition = *masks.get_unchecked(*splits.add(first + p) as usize);
+                let rows = if l == 0 { sets[0] } else { sets[first + p] };
+                let right = _mm512_and_si512(rows, condition);
+                right_at_level = _mm512_or_si512(right_at_level, right);
+                if l + 1 < D {
+                    sets[first + width + p] = _mm512_andnot_si512(condition, rows);
+                    sets[first + 2 * width + p] = right;
+                }
+            }
+            *plane = right_at_level;
+        }
+        let leaf = forest.leaves.as_ptr().add(t * SLOTS);
+        let leaves: [__m512; 4] = std::array::from_fn(|k| _mm512_loadu_ps(leaf.add(16 * k)));
+        let plane_words: [[u64; WORDS]; D] = std::mem::transmute_copy(&planes);
+        for w in 0..WORDS {
+            // Leaf positions of 64 rows, one byte each: bit l set when the row went right at
+            // level l.
+            let mut position = _mm512_setzero_si512();
+            for (l, words) in plane_words.iter().enumerate() {
+                position =
+                    _mm512_mask_add_epi8(position, words[w], position, _mm512_set1_epi8(1 << l));
+            }
+            let quarters = [
+                _mm512_extracti32x4_epi32::<0>(position),
+                _mm512_extracti32x4_epi32::<1>(position),
+                _mm512_extracti32x4_epi32::<2>(position),
+                _mm512_extracti32x4_epi32::<3>(position),
+            ];
+            for (q, quarter) in quarters.iter().enumerate() {
+                let j = _mm512_cvtepu8_epi32(*quarter);
+                let value = match D {
+                    0..=4 => _mm512_permutexvar_ps(j, leaves[0]),
+                    5 => _mm512_permutex2var_ps(leaves[0], j, leaves[1]),
+                    _ => {
+                        let low = _mm512_permutex2var_ps(leaves[0], j, leaves[1]);
+                        let high = _mm512_permutex2var_ps(leaves[2], j, leaves[3]);
+                        let upper = _mm512_cmpge_epi32_mask(j, _mm512_set1_epi32(32));
+                        _mm512_mask_blend_ps(upper, low, high)
+                    }
+                };
+                let sum = acc.as_mut_ptr().add(64 * w + 16 * q);
+                _mm512_storeu_ps(sum, _mm512_add_ps(_mm512_loadu_ps(sum), value));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// The vector bin search against the scalar definition, for few thresholds (direct count)
+    /// and many (two-level search), on and between thresholds, with NaN and infinities.
+    #[test]
+    fn vector_bins_equal_the_definition() {
+        if !available() {
+            return;
+        }
+        let mut rng = SplitMix64::new(7);
+        for n_cuts in [1, 3, 16, 17, 100, 254] {
+            let mut cuts: Vec<f32> = (0..n_cuts).map(|i| i as f32 * 0.5 - 20.0).collect();
+            cuts[0] = f32::NEG_INFINITY;
+            let fc = FeatureCuts::new(0, cuts, (0, 0));
+            for _ in 0..200 {
+                let values: [f32; 16] = std::array::from_fn(|_| match rng.below(10) {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => f32::NEG_INFINITY,
+                    3..=5 => rng.below(2 * n_cuts + 4) as f32 * 0.25 - 21.0,
+                    _ => rng.next_f64() as f32 * 200.0 - 100.0,
+                });
+                // SAFETY: the CPU has AVX-512F/BW (checked above).
+                let got: [i32; 16] =
+                    unsafe { std::mem::transmute(bin16(&fc, _mm512_loadu_ps(values.as_ptr()))) };
+                for (v, g) in values.iter().zip(got) {
+                    assert_eq!(g, i32::from(fc.bin(*v)), "{n_cuts} cuts, value {v}");
+                }
+            }
+        }
+    }
+}
