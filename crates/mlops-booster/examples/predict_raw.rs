@@ -2,8 +2,7 @@
 //! little-endian f32 rows). `scalar` times the portable kernel; `check` also compares every
 //! margin of the chosen kernel with the portable one, bit for bit.
 #![allow(clippy::unwrap_used, missing_docs)]
-use mlops_booster::predict::Kernel;
-use mlops_booster::{from_xgboost_json, Predictor};
+use mlops_booster::{from_xgboost_json, Kernel, Predictor};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();

@@ -28,7 +28,7 @@ pub mod xgboost_json;
 pub use error::{BoosterError, Result};
 pub use linfa_impl::GbdtClassifier;
 pub use params::{BoosterParams, ValidBoosterParams};
-pub use predict::Predictor;
+pub use predict::{Kernel, Predictor};
 pub use train::{RoundReport, TrainData, Trainer, TrainingObserver};
 pub use tree::{Booster, Node, Tree};
 pub use xgboost_json::{from_xgboost_json, to_xgboost_json};

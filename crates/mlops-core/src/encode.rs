@@ -93,16 +93,33 @@ fn encode_column(
             let text = as_text(col).map_err(whole)?;
             let mut codes = Vec::with_capacity(n);
             let mut scratch = vec![0f32; levels.len()];
-            for (row, v) in text.iter().enumerate() {
-                let v = v.unwrap_or("");
-                match levels.iter().position(|l| l == v) {
-                    Some(i) => codes.push(i as u32),
-                    None => {
-                        // Empty cell or unknown level: the policy decides (error or none).
-                        encode_category(v, levels, pre.unknown_category, &mut scratch)
-                            .map_err(|m| (row, m))?;
-                        codes.push(u32::MAX);
+            let matcher = LevelMatcher::new(levels);
+            let mut push = |row: usize, code: Option<u32>, value: &str| match code {
+                Some(c) => {
+                    codes.push(c);
+                    Ok(())
+                }
+                None => {
+                    // Empty cell or unknown level: the policy decides (error or none).
+                    encode_category(value, levels, pre.unknown_category, &mut scratch)
+                        .map_err(|m| (row, m))?;
+                    codes.push(u32::MAX);
+                    Ok(())
+                }
+            };
+            if text.null_count() == 0 {
+                let mut row = 0;
+                for array in text.downcast_iter() {
+                    for (i, view) in array.views().iter().enumerate() {
+                        let code = matcher.find(view.length, view.as_u128(), || array.value(i));
+                        push(row, code, if code.is_some() { "" } else { array.value(i) })?;
+                        row += 1;
                     }
+                }
+            } else {
+                for (row, v) in text.iter().enumerate() {
+                    let v = v.unwrap_or("");
+                    push(row, levels.iter().position(|l| l == v).map(|c| c as u32), v)?;
                 }
             }
             Ok(Encoded::Codes(codes))
@@ -110,9 +127,122 @@ fn encode_column(
     }
 }
 
-/// Encode the feature columns of `df` into a row-major matrix of
-/// `preprocessor.n_features()` columns. Reports the first bad cell of every column.
-pub fn encode_features(df: &DataFrame, pre: &Preprocessor, path: &Path) -> Result<Vec<f32>> {
+/// Finds a cell's level from its Arrow string view without reading the string when it is
+/// short: a view of at most 12 bytes holds the length and the bytes themselves, so one
+/// 128-bit comparison per level decides. Longer cells are compared by length and 4-byte
+/// prefix first, then in full.
+struct LevelMatcher<'a> {
+    /// Views of the short levels (bytes past the string zeroed), with their codes.
+    short: Vec<(u128, u32)>,
+    /// Length, prefix view bits (lowest 64), text and code of the long levels.
+    long: Vec<(u32, u64, &'a str, u32)>,
+}
+
+/// Longest string an Arrow view holds inline.
+const INLINE: usize = 12;
+
+impl<'a> LevelMatcher<'a> {
+    fn new(levels: &'a [String]) -> Self {
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        for (code, level) in levels.iter().enumerate() {
+            let bytes = level.as_bytes();
+            let mut view = [0u8; 16];
+            view[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            let head = bytes.len().min(INLINE);
+            view[4..4 + head].copy_from_slice(&bytes[..head]);
+            let bits = u128::from_le_bytes(view);
+            if bytes.len() <= INLINE {
+                short.push((bits, code as u32));
+            } else {
+                long.push((bytes.len() as u32, bits as u64, level.as_str(), code as u32));
+            }
+        }
+        LevelMatcher { short, long }
+    }
+
+    /// The code of the cell whose view has `length` and bits `view`; `text` reads the whole
+    /// cell when needed.
+    #[inline]
+    fn find(&self, length: u32, view: u128, text: impl Fn() -> &'a str) -> Option<u32>
+    where
+        Self: 'a,
+    {
+        if length as usize <= INLINE {
+            // Only the length and the string's own bytes count.
+            let used = 8 * (4 + length as usize);
+            let masked = if used == 128 {
+                view
+            } else {
+                view & ((1u128 << used) - 1)
+            };
+            self.short
+                .iter()
+                .find(|(v, _)| *v == masked)
+                .map(|(_, c)| *c)
+        } else {
+            self.long
+                .iter()
+                .find(|(len, head, level, _)| {
+                    *len == length && *head == view as u64 && text() == *level
+                })
+                .map(|(.., c)| *c)
+        }
+    }
+}
+
+/// The feature columns of a table, validated and encoded column by column, ready to be
+/// assembled into model rows in any range (so that batch prediction never holds the whole
+/// matrix).
+pub struct EncodedColumns {
+    blocks: Vec<Encoded>,
+    offsets: Vec<usize>,
+    n_features: usize,
+    n_rows: usize,
+}
+
+impl EncodedColumns {
+    /// Rows in the table.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Width of a model row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Write rows `start..start + out.len() / n_features` into `out` (row-major, already
+    /// zeroed).
+    pub fn fill_rows(&self, start: usize, out: &mut [f32]) {
+        let nf = self.n_features;
+        if nf == 0 {
+            return;
+        }
+        let n = out.len() / nf;
+        // Column by column: each block is read sequentially.
+        for (block, &off) in self.blocks.iter().zip(&self.offsets) {
+            match block {
+                Encoded::Values(v) => {
+                    for (row, &value) in out.chunks_exact_mut(nf).zip(&v[start..start + n]) {
+                        row[off] = value;
+                    }
+                }
+                Encoded::Codes(c) => {
+                    for (row, &code) in out.chunks_exact_mut(nf).zip(&c[start..start + n]) {
+                        if code != u32::MAX {
+                            row[off + code as usize] = 1.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Validate and encode the feature columns of `df`. Reports the first bad cell of every
+/// column.
+pub fn encode_columns(df: &DataFrame, pre: &Preprocessor, path: &Path) -> Result<EncodedColumns> {
     crate::table::require_columns(df, path, pre.input_columns())?;
     let cols: Vec<&Column> = pre
         .columns
@@ -143,28 +273,25 @@ pub fn encode_features(df: &DataFrame, pre: &Preprocessor, path: &Path) -> Resul
             problems,
         });
     }
-    let nf = pre.n_features();
-    let offsets = pre.offsets();
-    let n_rows = df.height();
-    let mut x = vec![0f32; n_rows * nf];
-    x.par_chunks_mut(ROW_CHUNK * nf)
-        .enumerate()
-        .for_each(|(chunk, out)| {
-            let start = chunk * ROW_CHUNK;
-            for (i, row) in out.chunks_mut(nf).enumerate() {
-                let r = start + i;
-                for (block, &off) in blocks.iter().zip(&offsets) {
-                    match block {
-                        Encoded::Values(v) => row[off] = v[r],
-                        Encoded::Codes(c) => {
-                            if c[r] != u32::MAX {
-                                row[off + c[r] as usize] = 1.0;
-                            }
-                        }
-                    }
-                }
-            }
-        });
+    Ok(EncodedColumns {
+        blocks,
+        offsets: pre.offsets(),
+        n_features: pre.n_features(),
+        n_rows: df.height(),
+    })
+}
+
+/// Encode the feature columns of `df` into a row-major matrix of
+/// `preprocessor.n_features()` columns. Reports the first bad cell of every column.
+pub fn encode_features(df: &DataFrame, pre: &Preprocessor, path: &Path) -> Result<Vec<f32>> {
+    let columns = encode_columns(df, pre, path)?;
+    let nf = columns.n_features();
+    let mut x = vec![0f32; columns.n_rows() * nf];
+    if nf > 0 {
+        x.par_chunks_mut(ROW_CHUNK * nf)
+            .enumerate()
+            .for_each(|(chunk, out)| columns.fill_rows(chunk * ROW_CHUNK, out));
+    }
     Ok(x)
 }
 

@@ -51,6 +51,14 @@ fn table_err<'a>(
 
 /// Read a whole table. Empty files and header-only files are errors.
 pub fn read_table(path: &Path) -> Result<DataFrame> {
+    read_table_columns(path, None)
+}
+
+/// Read a table, keeping only the `wanted` columns that exist when `wanted` is given (Parquet
+/// then decodes nothing else; CSV is read whole and trimmed). Absent columns are not an error
+/// here: [`require_columns`] reports them all at once. Empty files and header-only files are
+/// errors.
+pub fn read_table_columns(path: &Path, wanted: Option<&[&str]>) -> Result<DataFrame> {
     let format = Format::of(path)?;
     let meta = std::fs::metadata(path).map_err(|e| CoreError::Table {
         action: "read",
@@ -75,9 +83,17 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
-            ParquetReader::new(file)
-                .finish()
-                .map_err(table_err("read", path))?
+            let mut reader = ParquetReader::new(file);
+            if let Some(wanted) = wanted {
+                let schema = reader.schema().map_err(table_err("read", path))?;
+                let present: Vec<String> = wanted
+                    .iter()
+                    .filter(|c| schema.contains(c))
+                    .map(|c| c.to_string())
+                    .collect();
+                reader = reader.with_columns(Some(present));
+            }
+            reader.finish().map_err(table_err("read", path))?
         }
     };
     if df.height() == 0 {

@@ -3,6 +3,10 @@
 
 use std::process::ExitCode;
 
+/// The same allocator as `mlops` (see there): components read and write whole tables.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let registry = vertex_pipelines::components::registry();

@@ -73,37 +73,34 @@ impl BinnedForest {
     /// The binned form of `forest`, or `None` when a feature has more than [`MAX_CUTS`]
     /// distinct thresholds (or a threshold is NaN).
     pub(super) fn new(forest: &PerfectForest, num_feature: usize) -> Option<Self> {
-        // Distinct thresholds per feature, and distinct conditions.
-        let mut cuts: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
+        // The splits of each feature (padding splits have none).
+        let mut by_feature: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (slot, &split) in forest.is_split.iter().enumerate() {
             if split {
-                let t = forest.thresholds[slot];
-                if t.is_nan() || forest.features[slot] as usize >= num_feature {
+                let f = forest.features[slot] as usize;
+                if forest.thresholds[slot].is_nan() || f >= num_feature {
                     return None;
                 }
-                cuts.entry(forest.features[slot] as usize)
-                    .or_default()
-                    .push(t);
+                by_feature.entry(f).or_default().push(slot);
             }
         }
-        let mut features = Vec::with_capacity(cuts.len());
+        // Per feature: distinct thresholds, then distinct conditions and each split's mask.
+        let mut features = Vec::with_capacity(by_feature.len());
         let mut conditions = Vec::new();
-        // (feature, missing_right, k) -> mask index
-        let mut index: BTreeMap<(usize, bool, usize), u32> = BTreeMap::new();
-        for (feature, mut c) in cuts {
-            c.sort_by(f32::total_cmp);
-            c.dedup();
-            if c.len() > MAX_CUTS {
+        let mut mask_of_slot = vec![0u32; forest.is_split.len()];
+        for (feature, slots) in by_feature {
+            let mut cuts: Vec<f32> = slots.iter().map(|&s| forest.thresholds[s]).collect();
+            cuts.sort_by(f32::total_cmp);
+            cuts.dedup();
+            if cuts.len() > MAX_CUTS {
                 return None;
             }
             let first = conditions.len();
-            for (slot, &split) in forest.is_split.iter().enumerate() {
-                if !split || forest.features[slot] as usize != feature {
-                    continue;
-                }
-                let k = c.partition_point(|&x| x < forest.thresholds[slot]);
+            let mut masks: BTreeMap<(bool, usize), u32> = BTreeMap::new();
+            for slot in slots {
+                let k = cuts.partition_point(|&x| x < forest.thresholds[slot]);
                 let missing_right = forest.default_left[slot] == 0;
-                index.entry((feature, missing_right, k)).or_insert_with(|| {
+                mask_of_slot[slot] = *masks.entry((missing_right, k)).or_insert_with(|| {
                     conditions.push(Condition {
                         missing_right,
                         // k <= 253, so k + 2 fits a byte.
@@ -114,7 +111,7 @@ impl BinnedForest {
             }
             features.push(FeatureCuts::new(
                 feature,
-                c,
+                cuts,
                 (first, conditions.len() - first),
             ));
         }
@@ -123,27 +120,12 @@ impl BinnedForest {
         let depth = forest.depth;
         let mut splits = vec![0u32; n_trees * SLOTS];
         let mut leaves = vec![0f32; n_trees * SLOTS];
-        let lookup = |slot: usize| -> u32 {
-            if !forest.is_split[slot] {
-                return 0;
-            }
-            let f = forest.features[slot] as usize;
-            let c = features
-                .iter()
-                .find(|fc| fc.feature == f)
-                .map(|fc| fc.cuts.partition_point(|&x| x < forest.thresholds[slot]))
-                .unwrap_or(0);
-            index
-                .get(&(f, forest.default_left[slot] == 0, c))
-                .copied()
-                .unwrap_or(0)
-        };
         for t in 0..n_trees {
             let base = t * SLOTS;
             for l in 0..depth {
                 for p in 0..1usize << l {
                     let j = reverse_bits(p, l);
-                    splits[base + (1 << l) - 1 + p] = lookup(base + (1 << l) - 1 + j);
+                    splits[base + (1 << l) - 1 + p] = mask_of_slot[base + (1 << l) - 1 + j];
                 }
             }
             for p in 0..1usize << depth {
