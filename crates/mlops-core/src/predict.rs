@@ -43,7 +43,11 @@ pub fn predict_file(bundle: &ModelBundle, input: &Path, output: &Path) -> Result
     let mut t = PredictTimings::default();
     let pre = bundle.preprocessor();
     let mut wanted: Vec<&str> = pre.input_columns().collect();
-    wanted.extend(bundle.metadata.id_column.as_deref());
+    if let Some(id) = bundle.metadata.id_column.as_deref() {
+        if !wanted.contains(&id) {
+            wanted.push(id);
+        }
+    }
     let started = Instant::now();
     let df = read_table_columns(input, Some(&wanted))?;
     t.read = started.elapsed().as_secs_f64();
