@@ -21,6 +21,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Run the parsed command.
 pub fn run(cli: Cli) -> Result<(), BoxError> {
     let settings = Settings::load(Some(&cli.global.env_file))?;
+    mlops_booster::predict::set_preferred_kernel(settings.predict_kernel);
     match cli.command {
         Command::Train(args) => cmd_train(&settings, args),
         Command::Predict(args) => cmd_predict(args),

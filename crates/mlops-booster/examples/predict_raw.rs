@@ -1,5 +1,5 @@
-//! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS] [scalar|check]` (raw
-//! little-endian f32 rows). `scalar` times the portable kernel; `check` also compares every
+//! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS] [portable|check]` (raw
+//! little-endian f32 rows). `portable` times the portable kernel; `check` also compares every
 //! margin of the chosen kernel with the portable one, bit for bit.
 #![allow(clippy::unwrap_used, missing_docs)]
 use mlops_booster::{from_xgboost_json, Kernel, Predictor};
@@ -15,8 +15,8 @@ fn main() {
     let nf: usize = a[3].parse().unwrap();
     let reps: usize = a.get(4).map_or(5, |r| r.parse().unwrap());
     let mode = a.get(5).map_or("", String::as_str);
-    let p = if mode == "scalar" {
-        Predictor::with_kernel(&model, Kernel::Scalar)
+    let p = if mode == "portable" {
+        Predictor::with_kernel(&model, Kernel::Portable)
     } else {
         Predictor::new(&model)
     };
@@ -38,7 +38,7 @@ fn main() {
     );
     if mode == "check" {
         let fast = p.predict_margin(&x, nf).unwrap();
-        let portable = Predictor::with_kernel(&model, Kernel::Scalar)
+        let portable = Predictor::with_kernel(&model, Kernel::Portable)
             .predict_margin(&x, nf)
             .unwrap();
         let differ = fast

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use mlops_booster::Kernel;
+
 use crate::error::{DomainError, Result};
 use crate::location::ArtifactLocation;
 
@@ -38,6 +40,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "MLOPS_MODEL_CONFIG",
         "model config YAML (default config/model.yaml)",
     ),
+    (
+        "MLOPS_PREDICT_KERNEL",
+        "tree-scoring code: auto (default: AVX-512 when the CPU has it) or portable; same results",
+    ),
 ];
 
 /// Where the product runs.
@@ -68,6 +74,8 @@ pub struct Settings {
     pub local_root: String,
     /// Path of the model config YAML.
     pub model_config: String,
+    /// The tree-scoring kernel to ask for ([`Kernel::Avx512`] means "the fastest available").
+    pub predict_kernel: Kernel,
 }
 
 impl Settings {
@@ -170,6 +178,16 @@ impl Settings {
                 "MODEL_NAME_PREFIX is `{model_name_prefix}`, expected letters, digits, '-' and '_'"
             ));
         }
+        let predict_kernel = match get("MLOPS_PREDICT_KERNEL").as_deref() {
+            None | Some("auto") => Kernel::Avx512,
+            Some("portable") => Kernel::Portable,
+            Some(other) => {
+                problems.push(format!(
+                    "MLOPS_PREDICT_KERNEL is `{other}`, expected auto or portable"
+                ));
+                Kernel::Avx512
+            }
+        };
         if !problems.is_empty() {
             return Err(DomainError::Settings(problems));
         }
@@ -181,6 +199,7 @@ impl Settings {
             model_name_prefix,
             local_root: get("MLOPS_LOCAL_ROOT").unwrap_or_else(|| "local".into()),
             model_config: get("MLOPS_MODEL_CONFIG").unwrap_or_else(|| "config/model.yaml".into()),
+            predict_kernel,
         })
     }
 }
@@ -235,6 +254,20 @@ mod tests {
     fn bad_environment_is_named() {
         let err = Settings::from_vars(&vars(&[("ENVIRONMENT", "staging")])).unwrap_err();
         assert!(err.to_string().contains("ENVIRONMENT is `staging`"));
+    }
+
+    #[test]
+    fn predict_kernel_is_auto_portable_or_an_error() {
+        let s = Settings::from_vars(&BTreeMap::new()).unwrap();
+        assert_eq!(s.predict_kernel, Kernel::Avx512);
+        let s = Settings::from_vars(&vars(&[("MLOPS_PREDICT_KERNEL", "portable")])).unwrap();
+        assert_eq!(s.predict_kernel, Kernel::Portable);
+        let err = Settings::from_vars(&vars(&[("MLOPS_PREDICT_KERNEL", "gpu")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("MLOPS_PREDICT_KERNEL is `gpu`, expected auto or portable"),
+            "{err}"
+        );
     }
 
     #[test]

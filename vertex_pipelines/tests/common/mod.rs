@@ -24,6 +24,7 @@ pub fn mlops() -> Command {
     cmd.current_dir(root())
         .env_remove("ENVIRONMENT")
         .env_remove("MLOPS_MODEL_CONFIG")
+        .env_remove("MLOPS_PREDICT_KERNEL")
         .arg("--env-file")
         .arg("/nonexistent/.env");
     cmd

@@ -20,6 +20,8 @@
 // use.
 #![allow(unsafe_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
@@ -58,10 +60,19 @@ struct FlatTree {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     /// Portable: one node per row and step, 64 rows interleaved.
-    Scalar,
+    Portable,
     /// AVX-512 bit-parallel: 512 rows per block over quantised features (x86-64 with
     /// AVX-512F/BW, trees no deeper than 6, at most 254 thresholds per feature).
     Avx512,
+}
+
+/// The kernel [`Predictor::new`] asks for: the fastest (`Avx512`, the default) or `Portable`.
+static PREFERRED_AVX512: AtomicBool = AtomicBool::new(true);
+
+/// Make [`Predictor::new`] ask for `kernel` from now on, in this process (the CLI's
+/// `MLOPS_PREDICT_KERNEL`). Predictors already built keep theirs.
+pub fn set_preferred_kernel(kernel: Kernel) {
+    PREFERRED_AVX512.store(kernel == Kernel::Avx512, Ordering::Relaxed);
 }
 
 /// A compiled, immutable form of a [`Booster`] for scoring many rows. Cheap to share between
@@ -79,13 +90,19 @@ pub struct Predictor {
 }
 
 impl Predictor {
-    /// Compile a booster for the fastest kernel this CPU and forest allow.
+    /// Compile a booster for the fastest kernel this CPU and forest allow (or the portable
+    /// one after [`set_preferred_kernel`]`(Kernel::Portable)`).
     pub fn new(booster: &Booster) -> Self {
-        Self::with_kernel(booster, Kernel::Avx512)
+        let preferred = if PREFERRED_AVX512.load(Ordering::Relaxed) {
+            Kernel::Avx512
+        } else {
+            Kernel::Portable
+        };
+        Self::with_kernel(booster, preferred)
     }
 
     /// Compile a booster for `preferred` if this CPU and forest allow it, else for
-    /// [`Kernel::Scalar`].
+    /// [`Kernel::Portable`].
     pub fn with_kernel(booster: &Booster, preferred: Kernel) -> Self {
         let mut nodes = Vec::new();
         let mut values = Vec::new();
@@ -130,7 +147,7 @@ impl Predictor {
         if self.binned.is_some() {
             Kernel::Avx512
         } else {
-            Kernel::Scalar
+            Kernel::Portable
         }
     }
 
@@ -449,7 +466,7 @@ mod tests {
                             + forest.trees.iter().map(|t| t.predict_row(row)).sum::<f32>()
                     })
                     .collect();
-                for kernel in [Kernel::Scalar, Kernel::Avx512] {
+                for kernel in [Kernel::Portable, Kernel::Avx512] {
                     let p = Predictor::with_kernel(&forest, kernel);
                     let got = p.predict_margin(&x, nf).unwrap();
                     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -476,11 +493,11 @@ mod tests {
             Predictor::new(&shallow).kernel() == Kernel::Avx512,
             has_avx512
         );
-        assert_eq!(Predictor::new(&deep).kernel(), Kernel::Scalar);
-        assert_eq!(Predictor::new(&fine).kernel(), Kernel::Scalar);
+        assert_eq!(Predictor::new(&deep).kernel(), Kernel::Portable);
+        assert_eq!(Predictor::new(&fine).kernel(), Kernel::Portable);
         assert_eq!(
-            Predictor::with_kernel(&shallow, Kernel::Scalar).kernel(),
-            Kernel::Scalar
+            Predictor::with_kernel(&shallow, Kernel::Portable).kernel(),
+            Kernel::Portable
         );
     }
 
