@@ -89,17 +89,30 @@ impl Tree {
         self.nodes.iter().filter(|n| n.is_leaf()).count()
     }
 
-    /// Depth of the deepest leaf (a single leaf has depth 0).
+    /// Depth of the deepest leaf (a single leaf has depth 0), along child links, which is
+    /// what prediction follows. A malformed tree whose links revisit nodes stops counting
+    /// once more nodes were visited than it has.
     pub fn depth(&self) -> usize {
-        let mut depth = vec![0usize; self.nodes.len()];
-        let mut max = 0;
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.parent != NO_NODE {
-                depth[i] = depth[node.parent as usize] + 1;
-                max = max.max(depth[i]);
-            }
+        if self.nodes.is_empty() {
+            return 0;
         }
-        max
+        let mut level = vec![0usize];
+        let mut visited = 1;
+        let mut depth = 0;
+        loop {
+            let next: Vec<usize> = level
+                .iter()
+                .map(|&i| &self.nodes[i])
+                .filter(|n| !n.is_leaf())
+                .flat_map(|n| [n.left as usize, n.right as usize])
+                .collect();
+            visited += next.len();
+            if next.is_empty() || visited > self.nodes.len() {
+                return depth;
+            }
+            depth += 1;
+            level = next;
+        }
     }
 }
 
@@ -128,8 +141,13 @@ impl Booster {
     /// Churn probability of one row, walking the trees one by one. Use
     /// [`crate::Predictor`] for batches: it is much faster.
     pub fn predict_proba_row(&self, row: &[f32]) -> f32 {
-        let margin: f32 =
-            self.base_margin() + self.trees.iter().map(|t| t.predict_row(row)).sum::<f32>();
+        // Trees summed from +0.0, then the intercept: the order of `Predictor`'s additions
+        // (`Sum for f32` would start from -0.0 and differ in the sign of a zero margin).
+        let trees = self
+            .trees
+            .iter()
+            .fold(0.0f32, |sum, t| sum + t.predict_row(row));
+        let margin = self.base_margin() + trees;
         sigmoid(margin)
     }
 }

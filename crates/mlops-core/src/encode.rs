@@ -107,7 +107,9 @@ fn encode_column(
                     Ok(())
                 }
             };
-            if text.null_count() == 0 {
+            // Views are compared as native-endian integers laid out as on little-endian
+            // machines (length first); elsewhere, compare the text.
+            if cfg!(target_endian = "little") && text.null_count() == 0 {
                 let mut row = 0;
                 for array in text.downcast_iter() {
                     for (i, view) in array.views().iter().enumerate() {
@@ -119,7 +121,9 @@ fn encode_column(
             } else {
                 for (row, v) in text.iter().enumerate() {
                     let v = v.unwrap_or("");
-                    push(row, levels.iter().position(|l| l == v).map(|c| c as u32), v)?;
+                    // An empty cell is missing, even if an imported model has an empty level.
+                    let code = levels.iter().position(|l| !v.is_empty() && l == v);
+                    push(row, code.map(|c| c as u32), v)?;
                 }
             }
             Ok(Encoded::Codes(codes))
@@ -145,7 +149,8 @@ impl<'a> LevelMatcher<'a> {
     fn new(levels: &'a [String]) -> Self {
         let mut short = Vec::new();
         let mut long = Vec::new();
-        for (code, level) in levels.iter().enumerate() {
+        // An empty level never matches: empty cells are missing (as in `encode_category`).
+        for (code, level) in levels.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
             let bytes = level.as_bytes();
             let mut view = [0u8; 16];
             view[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -164,10 +169,7 @@ impl<'a> LevelMatcher<'a> {
     /// The code of the cell whose view has `length` and bits `view`; `text` reads the whole
     /// cell when needed.
     #[inline]
-    fn find(&self, length: u32, view: u128, text: impl Fn() -> &'a str) -> Option<u32>
-    where
-        Self: 'a,
-    {
+    fn find<'c>(&self, length: u32, view: u128, text: impl Fn() -> &'c str) -> Option<u32> {
         if length as usize <= INLINE {
             // Only the length and the string's own bytes count.
             let used = 8 * (4 + length as usize);
@@ -356,4 +358,89 @@ pub fn encode_labels(df: &DataFrame, label: &LabelConfig, path: &Path) -> Result
         y.push(value);
     }
     Ok(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlops_domain::UnknownCategoryPolicy;
+
+    fn preprocessor(levels: &[&str], policy: UnknownCategoryPolicy) -> Preprocessor {
+        Preprocessor {
+            columns: vec![
+                ColumnEncoder::Numeric { name: "x".into() },
+                ColumnEncoder::Categorical {
+                    name: "c".into(),
+                    levels: levels.iter().map(|l| l.to_string()).collect(),
+                },
+            ],
+            unknown_category: policy,
+        }
+    }
+
+    fn one_hot(cells: Vec<Option<&str>>, levels: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let n = cells.len();
+        let df = DataFrame::new(
+            n,
+            vec![
+                Column::new("x".into(), vec![1.5f64; n]),
+                Column::new("c".into(), cells),
+            ],
+        )
+        .unwrap();
+        let pre = preprocessor(levels, UnknownCategoryPolicy::Error);
+        let x = encode_features(&df, &pre, Path::new("t.parquet"))?;
+        Ok(x.chunks(pre.n_features())
+            .map(|r| r[1..].to_vec())
+            .collect())
+    }
+
+    /// Short (inline) and long cells, long levels that share length and prefix, and an empty
+    /// level as an imported model may have: every cell gets its own level or none.
+    #[test]
+    fn categorical_cells_match_their_level_by_view_and_by_text() {
+        let levels = [
+            "",
+            "No",
+            "No internet service",
+            "No internet servicf",
+            "Yes",
+        ];
+        let cells = vec![
+            Some("Yes"),
+            Some("No internet servicf"),
+            Some("No"),
+            Some(""),
+            Some("No internet service"),
+        ];
+        let rows = one_hot(cells.clone(), &levels).unwrap();
+        let hot: Vec<Option<usize>> = rows
+            .iter()
+            .map(|r| r.iter().position(|&v| v == 1.0))
+            .collect();
+        assert_eq!(hot, [Some(4), Some(3), Some(1), None, Some(2)]);
+        // With a null cell the column takes the text path; same answers.
+        let mut with_null = cells;
+        with_null.push(None);
+        let rows = one_hot(with_null, &levels).unwrap();
+        let hot: Vec<Option<usize>> = rows
+            .iter()
+            .map(|r| r.iter().position(|&v| v == 1.0))
+            .collect();
+        assert_eq!(hot, [Some(4), Some(3), Some(1), None, Some(2), None]);
+    }
+
+    #[test]
+    fn an_unknown_category_names_row_column_and_value() {
+        for cells in [
+            vec![Some("Yes"), Some("Maybe")],
+            vec![Some("Yes"), Some("No internet servic")],
+            vec![None, Some("Maybe")],
+        ] {
+            let err = one_hot(cells, &["No", "No internet service", "Yes"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("row 2, column `c`: unknown category"), "{err}");
+        }
+    }
 }

@@ -58,6 +58,12 @@ pub fn predict_file(bundle: &ModelBundle, input: &Path, output: &Path) -> Result
 
     let started = Instant::now();
     let nf = columns.n_features();
+    if nf == 0 {
+        return Err(CoreError::InvalidTable {
+            path: input.to_path_buf(),
+            message: "the model uses no feature columns".into(),
+        });
+    }
     let mut p = vec![0f32; columns.n_rows()];
     p.par_chunks_mut(SCORE_ROWS).enumerate().try_for_each_init(
         Vec::new,

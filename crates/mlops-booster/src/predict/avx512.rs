@@ -22,8 +22,10 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
+    /// Space for `forest`'s masks.
     pub(super) fn new(forest: &BinnedForest) -> Self {
-        // An all-zero bit pattern is a valid __m512i; no intrinsic needed to build one.
+        // SAFETY: `__m512i` is plain bits; all zeros is a valid value (and needs no CPU
+        // feature, unlike `_mm512_setzero_si512`).
         let zero = unsafe { std::mem::zeroed::<__m512i>() };
         Scratch {
             masks: vec![zero; forest.n_masks()],
@@ -46,7 +48,8 @@ pub(super) unsafe fn walk_block(
     scratch: &mut Scratch,
     acc: &mut [f32; BLOCK_ROWS],
 ) {
-    debug_assert!(block.len() == BLOCK_ROWS * nf && scratch.masks.len() == forest.n_masks());
+    // `walk` indexes `masks` unchecked with the forest's mask numbers.
+    assert!(block.len() == BLOCK_ROWS * nf && scratch.masks.len() == forest.n_masks());
     build_masks(forest, block, nf, scratch);
     match forest.depth {
         1 => walk::<1>(forest, &scratch.masks, acc),
@@ -122,7 +125,8 @@ unsafe fn bin16(fc: &FeatureCuts, value: __m512) -> __m512i {
     _mm512_mask_mov_epi32(bin, missing, _mm512_setzero_si512())
 }
 
-/// Walk every tree of depth `D` with the block's condition masks.
+/// Walk every tree of depth `D` with the block's condition masks, adding each row's leaf
+/// value to `acc`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn walk<const D: usize>(
     forest: &BinnedForest,
@@ -140,8 +144,10 @@ unsafe fn walk<const D: usize>(
             let width = 1usize << l;
             let mut right_at_level = _mm512_setzero_si512();
             for p in 0..width {
+                // SAFETY: mask numbers in `splits` are at most `conditions.len()`, and
+                // `masks` has `n_masks() = conditions.len() + 1` entries (`walk_block`).
                 let condition = *masks.get_unchecked(*splits.add(first + p) as usize);
-                let rows = if l == 0 { sets[0] } else { sets[first + p] };
+                let rows = sets[first + p];
                 let right = _mm512_and_si512(rows, condition);
                 right_at_level = _mm512_or_si512(right_at_level, right);
                 if l + 1 < D {

@@ -8,8 +8,8 @@
 //! shorter path that skips the NaN test.
 //!
 //! On x86-64 CPUs with AVX-512 (F and BW), forests no deeper than 6 (the default
-//! `max_depth`) with at most 254 distinct thresholds per feature go to a bit-parallel kernel
-//! for full blocks of 512 rows: features quantised to bytes, one 512-bit row mask per
+//! `max_depth`) with at most 254 distinct thresholds per feature go to a bit-parallel
+//! kernel for full blocks of 512 rows: features quantised to bytes, one 512-bit row mask per
 //! distinct split condition, trees walked with whole row sets (`bits.rs`, `avx512.rs`, over
 //! the padded trees of `perfect.rs`). Both kernels add the same leaf values in the same
 //! order, so they give bit-identical margins.
@@ -52,7 +52,9 @@ struct FlatNode {
 
 #[derive(Debug, Clone, Copy)]
 struct FlatTree {
+    /// Index of the root in `Predictor::nodes`.
     root: u32,
+    /// Steps from the root to the deepest leaf.
     depth: u32,
 }
 
@@ -115,16 +117,21 @@ impl Predictor {
                 depth: tree.depth() as u32,
             });
         }
-        // Invariants the inner loops rely on: every child index is a node, and every feature
-        // index is below `num_feature` (leaves use feature 0, and `num_feature >= 1` whenever a
-        // tree has a split). `Booster`s come from training or from `from_xgboost_json`, which
-        // both guarantee this; re-check rather than trust.
+        // Invariants the inner loops rely on: a step from node `i` only reaches nodes (either
+        // both children exist, or the node is a leaf whose test never sends a row left and
+        // whose `left + 1` is `i`), and every feature index is below `num_feature` (leaves use
+        // feature 0, and `num_feature >= 1` whenever a tree has a split). `Booster`s come from
+        // training or from `from_xgboost_json`, which both guarantee this; re-check rather
+        // than trust.
         let num_feature = booster.num_feature;
-        let sound = nodes.iter().enumerate().all(|(i, n)| {
-            let right = n.left.wrapping_add(1) as usize;
-            let leaf = right == i;
-            (leaf || right < nodes.len()) && (n.feature as usize) < num_feature.max(1)
-        });
+        let sound = nodes.len() < u32::MAX as usize
+            && nodes.iter().enumerate().all(|(i, n)| {
+                let leaf = n.left.wrapping_add(1) as usize == i
+                    && n.threshold.is_nan()
+                    && n.default_left == 0;
+                let children = (n.left as usize) + 1 < nodes.len();
+                (leaf || children) && (n.feature as usize) < num_feature.max(1)
+            });
         assert!(sound, "booster with out-of-range node or feature index");
         let binned = if preferred == Kernel::Avx512 && simd_available() {
             perfect::PerfectForest::new(booster)
@@ -189,8 +196,13 @@ impl Predictor {
     fn margin_rows(&self, x: &[f32], out: &mut [f32]) {
         let nf = self.num_feature.max(1);
         let mut rest = (x, out);
+        // Fewer rows than a block (a serving request) need no scratch space.
         #[cfg(target_arch = "x86_64")]
-        if let Some(forest) = &self.binned {
+        if let Some(forest) = self
+            .binned
+            .as_ref()
+            .filter(|_| rest.1.len() >= bits::BLOCK_ROWS)
+        {
             let mut scratch = avx512::Scratch::new(forest);
             let mut acc = [0f32; bits::BLOCK_ROWS];
             while rest.1.len() >= bits::BLOCK_ROWS {
@@ -462,8 +474,12 @@ mod tests {
                 let want: Vec<f32> = (0..rows)
                     .map(|r| {
                         let row = &x[r * nf..(r + 1) * nf];
+                        // From +0.0 like the kernels (`Sum for f32` starts from -0.0).
                         forest.base_margin()
-                            + forest.trees.iter().map(|t| t.predict_row(row)).sum::<f32>()
+                            + forest
+                                .trees
+                                .iter()
+                                .fold(0.0f32, |sum, t| sum + t.predict_row(row))
                     })
                     .collect();
                 for kernel in [Kernel::Portable, Kernel::Avx512] {

@@ -1,12 +1,10 @@
-//! Trees padded to perfect binary trees and stored level by level, the layout of the SIMD
-//! kernel.
+//! Trees padded to perfect binary trees and stored level by level, the common first step of
+//! the vector kernel (`bits.rs` builds its conditions from these arrays).
 //!
 //! Every tree of a forest whose deepest tree has depth `D <= 6` becomes a perfect tree of depth
 //! `D`: a leaf above the last level is replaced by a split whose two subtrees repeat the leaf's
 //! value, so every row takes exactly `D` steps and reaches one of `2^D` leaves whatever that
-//! split decides. Node `j` of level `l` sits at slot `2^l - 1 + j`, so a level's nodes are 16
-//! (levels 0–4) or 32 (level 5) consecutive values: a vector register or two, looked up with
-//! a permute instead of a load.
+//! split decides. Node `j` of level `l` sits at slot `2^l - 1 + j`, so a tree fits 64 slots.
 
 use crate::tree::{Booster, Tree};
 
