@@ -259,6 +259,9 @@ def make_bodies(meta):
 # ---------------------------------------------------------------- servers
 
 
+STDOUT_PIPE = False  # set from --stdout in main()
+
+
 class Server:
     def __init__(self, name, cmd, env, tree, cwd=ROOT):
         self.name, self.cmd, self.env, self.tree, self.cwd = name, cmd, env, tree, cwd
@@ -269,7 +272,9 @@ class Server:
 
     def start(self, timeout=60.0):
         """Spawn and poll GET /health every 1 ms; returns ms from spawn to the first 200."""
-        stdout = open(os.devnull, "wb")
+        # stdout to /dev/null, or (STDOUT_PIPE) into a pipe drained by a thread, as a
+        # container runtime's log collector reads it.
+        stdout = subprocess.PIPE if STDOUT_PIPE else open(os.devnull, "wb")
         self.stderr_path = WORK / f"{self.name}.stderr.log"
         stderr = open(self.stderr_path, "wb")
         t0 = time.perf_counter()
@@ -277,7 +282,12 @@ class Server:
             self.cmd, cwd=self.cwd, env=self.env, stdout=stdout, stderr=stderr,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
-        stdout.close()
+        if STDOUT_PIPE:
+            pipe = self.proc.stdout
+            threading.Thread(target=lambda: [None for _ in iter(lambda: pipe.read(65536), b"")],
+                             daemon=True).start()
+        else:
+            stdout.close()
         stderr.close()
         polls = 0
         while time.perf_counter() - t0 < timeout:
@@ -596,7 +606,11 @@ def main():
                     help="comma-separated subset; a subset prints its numbers and does not update results/")
     ap.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for mlops-serve, for investigations (e.g. MLOPS_ACCESS_LOG=false)")
+    ap.add_argument("--stdout", choices=["devnull", "pipe"], default="devnull",
+                    help="servers' stdout: /dev/null (default) or a pipe drained by a reader thread")
     args = ap.parse_args()
+    global STDOUT_PIPE
+    STDOUT_PIPE = args.stdout == "pipe"
 
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install -y wrk")

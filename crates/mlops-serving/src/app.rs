@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use mlops_model::{FieldProblem, Instance, ModelBundle};
 use serde::Deserialize;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{ServeConfig, MAX_BODY_BYTES};
@@ -261,6 +262,27 @@ fn render(probabilities: &[f32], threshold: f32, positive: &str, negative: &str)
         .into_response()
 }
 
+/// Cloud Logging's `httpRequest` object (sizes are strings, as in its `int64` JSON mapping).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpRequestLog<'a> {
+    request_method: &'a str,
+    request_url: &'a str,
+    status: u16,
+    request_size: Option<&'a str>,
+    response_size: Option<String>,
+    user_agent: Option<&'a str>,
+    latency: String,
+}
+
+/// JSON text, which the Cloud Logging formatter embeds as an object.
+impl std::fmt::Display for HttpRequestLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
 /// One structured line per request (Cloud Logging's `httpRequest`), and an `x-request-id`.
 async fn access_log(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
     let started = Instant::now();
@@ -294,15 +316,17 @@ async fn access_log(State(state): State<AppState>, request: Request<Body>, next:
     }
     if state.0.access_log {
         let status = response.status().as_u16();
-        let http_request = serde_json::json!({
-            "requestMethod": method.as_str(),
-            "requestUrl": path,
-            "status": status,
-            "requestSize": request_size,
-            "responseSize": axum::body::HttpBody::size_hint(response.body()).exact().map(|n| n.to_string()),
-            "userAgent": user_agent,
-            "latency": format!("{:.6}s", started.elapsed().as_secs_f64()),
-        });
+        let http_request = HttpRequestLog {
+            request_method: method.as_str(),
+            request_url: &path,
+            status,
+            request_size: request_size.as_deref(),
+            response_size: axum::body::HttpBody::size_hint(response.body())
+                .exact()
+                .map(|n| n.to_string()),
+            user_agent: user_agent.as_deref(),
+            latency: format!("{:.6}s", started.elapsed().as_secs_f64()),
+        };
         if status >= 500 {
             tracing::error!(target: "access", request_id = %id, httpRequest = %http_request, "{method} {path} {status}");
         } else {

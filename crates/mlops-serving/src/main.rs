@@ -37,7 +37,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(config.json_logs);
+    // Held to the end of `main`: dropping it flushes the queued log lines.
+    let _log = match logging::init(config.json_logs) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("mlops-serve: error: cannot start the log writer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -178,11 +178,19 @@ pub struct Server {
     pub child: std::process::Child,
     pub addr: String,
     pub started: std::time::Instant,
+    /// Lines the server wrote on stdout after `listening`, collected by a thread.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
-    /// Start the server binary (built beside `mlops`) on a model bundle.
+    /// Start the server binary (built beside `mlops`) on a model bundle, without access log.
     pub fn start(model: &Path) -> Server {
+        Server::start_with(model, false)
+    }
+
+    /// Start the server binary (built beside `mlops`) on a model bundle.
+    pub fn start_with(model: &Path, access_log: bool) -> Server {
         use std::io::BufRead;
         let binary = Path::new(env!("CARGO_BIN_EXE_mlops")).with_file_name("mlops-serve");
         let started = std::time::Instant::now();
@@ -190,7 +198,7 @@ impl Server {
             .env("AIP_HTTP_PORT", "0")
             .env("MLOPS_BIND_ADDR", "127.0.0.1")
             .env("AIP_STORAGE_URI", model)
-            .env("MLOPS_ACCESS_LOG", "false")
+            .env("MLOPS_ACCESS_LOG", access_log.to_string())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("cannot start mlops-serve (build the workspace first)");
@@ -207,12 +215,42 @@ impl Server {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let drain = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Server {
             child,
             addr,
             started,
+            log,
+            drain: Some(drain),
         }
+    }
+
+    /// Stop with SIGTERM, wait for a clean exit, and return everything it logged on stdout
+    /// after `listening`.
+    pub fn terminate(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit status after SIGTERM: {status}");
+                break;
+            }
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.drain.take().unwrap().join().unwrap();
+        std::mem::take(&mut *self.log.lock().unwrap())
     }
 
     /// Poll health until 200; returns the time from start to healthy.
