@@ -79,21 +79,24 @@ fn predict_keeps_row_order_and_evaluate_agrees_with_train() {
     let p = read_probabilities(&csv, "churn_probability");
     assert_eq!(p.len(), 7043);
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
-    // The portable tree kernel writes the same bytes as the default (AVX-512 where the CPU
-    // has it): 13 full 512-row blocks, a tail, and the blank total_charges cells.
-    let portable = dir.path().join("portable.csv");
-    ok(mlops()
-        .env("MLOPS_PREDICT_KERNEL", "portable")
-        .args(["predict", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv())
-        .arg("--out")
-        .arg(&portable));
-    assert_eq!(
-        std::fs::read(&portable).unwrap(),
-        std::fs::read(&csv).unwrap()
-    );
+    // The other tree kernels write the same bytes as the default (AVX-512 where the CPU has
+    // it): 13 full 512-row blocks, a tail, and the blank total_charges cells.
+    for kernel in ["avx2", "portable"] {
+        let other = dir.path().join(format!("{kernel}.csv"));
+        ok(mlops()
+            .env("MLOPS_PREDICT_KERNEL", kernel)
+            .args(["predict", "--model"])
+            .arg(&model)
+            .arg("--data")
+            .arg(churn_csv())
+            .arg("--out")
+            .arg(&other));
+        assert_eq!(
+            std::fs::read(&other).unwrap(),
+            std::fs::read(&csv).unwrap(),
+            "{kernel}"
+        );
+    }
     let eval = ok(mlops()
         .args(["evaluate", "--json", "--model"])
         .arg(&model)

@@ -1,6 +1,7 @@
-//! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS] [portable|check]` (raw
-//! little-endian f32 rows). `portable` times the portable kernel; `check` also compares every
-//! margin of the chosen kernel with the portable one, bit for bit.
+//! Time the predictor: `predict_raw MODEL_JSON X_F32 NFEAT [REPEATS] [MODE]` (raw
+//! little-endian f32 rows). MODE `portable` or `avx2` times that kernel (default: the best
+//! available); `check` also compares every margin of the best kernel with the portable one,
+//! bit for bit; `check-avx2` does the same for the AVX2 kernel.
 #![allow(clippy::unwrap_used, missing_docs)]
 use mlops_booster::{from_xgboost_json, Kernel, Predictor};
 
@@ -15,10 +16,10 @@ fn main() {
     let nf: usize = a[3].parse().unwrap();
     let reps: usize = a.get(4).map_or(5, |r| r.parse().unwrap());
     let mode = a.get(5).map_or("", String::as_str);
-    let p = if mode == "portable" {
-        Predictor::with_kernel(&model, Kernel::Portable)
-    } else {
-        Predictor::new(&model)
+    let p = match mode {
+        "portable" => Predictor::with_kernel(&model, Kernel::Portable),
+        "avx2" | "check-avx2" => Predictor::with_kernel(&model, Kernel::Avx2),
+        _ => Predictor::new(&model),
     };
     let mut times = Vec::new();
     let mut sum = 0.0;
@@ -36,7 +37,7 @@ fn main() {
         times[0],
         x.len() / nf
     );
-    if mode == "check" {
+    if mode.starts_with("check") {
         let fast = p.predict_margin(&x, nf).unwrap();
         let portable = Predictor::with_kernel(&model, Kernel::Portable)
             .predict_margin(&x, nf)

@@ -42,7 +42,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "MLOPS_PREDICT_KERNEL",
-        "tree-scoring code: auto (default: AVX-512 when the CPU has it) or portable; same results",
+        "tree-scoring code: auto (default: AVX-512, else AVX2, else portable), avx2 or portable; same results",
     ),
 ];
 
@@ -74,7 +74,8 @@ pub struct Settings {
     pub local_root: String,
     /// Path of the model config YAML.
     pub model_config: String,
-    /// The tree-scoring kernel to ask for ([`Kernel::Avx512`] means "the fastest available").
+    /// The tree-scoring kernel to ask for ([`Kernel::Avx512`] means "the fastest available";
+    /// a kernel the CPU lacks falls back to the next one).
     pub predict_kernel: Kernel,
 }
 
@@ -180,10 +181,11 @@ impl Settings {
         }
         let predict_kernel = match get("MLOPS_PREDICT_KERNEL").as_deref() {
             None | Some("auto") => Kernel::Avx512,
+            Some("avx2") => Kernel::Avx2,
             Some("portable") => Kernel::Portable,
             Some(other) => {
                 problems.push(format!(
-                    "MLOPS_PREDICT_KERNEL is `{other}`, expected auto or portable"
+                    "MLOPS_PREDICT_KERNEL is `{other}`, expected auto, avx2 or portable"
                 ));
                 Kernel::Avx512
             }
@@ -262,10 +264,12 @@ mod tests {
         assert_eq!(s.predict_kernel, Kernel::Avx512);
         let s = Settings::from_vars(&vars(&[("MLOPS_PREDICT_KERNEL", "portable")])).unwrap();
         assert_eq!(s.predict_kernel, Kernel::Portable);
+        let s = Settings::from_vars(&vars(&[("MLOPS_PREDICT_KERNEL", "avx2")])).unwrap();
+        assert_eq!(s.predict_kernel, Kernel::Avx2);
         let err = Settings::from_vars(&vars(&[("MLOPS_PREDICT_KERNEL", "gpu")])).unwrap_err();
         assert!(
             err.to_string()
-                .contains("MLOPS_PREDICT_KERNEL is `gpu`, expected auto or portable"),
+                .contains("MLOPS_PREDICT_KERNEL is `gpu`, expected auto, avx2 or portable"),
             "{err}"
         );
     }

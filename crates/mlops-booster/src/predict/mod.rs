@@ -20,10 +20,12 @@
 // use.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod bits;
@@ -58,23 +60,27 @@ struct FlatTree {
     depth: u32,
 }
 
-/// Which code scores rows.
+/// Which code scores rows. The bit-parallel kernels need trees no deeper than 6 and at most
+/// 254 distinct thresholds per feature; other forests use the portable kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     /// Portable: one node per row and step, 64 rows interleaved.
     Portable,
-    /// AVX-512 bit-parallel: 512 rows per block over quantised features (x86-64 with
-    /// AVX-512F/BW, trees no deeper than 6, at most 254 thresholds per feature).
+    /// Bit-parallel with AVX2 (x86-64 CPUs without AVX-512): 512 rows per block over
+    /// quantised features, 256-bit halves.
+    Avx2,
+    /// Bit-parallel with AVX-512F/BW: 512 rows per block over quantised features.
     Avx512,
 }
 
-/// The kernel [`Predictor::new`] asks for: the fastest (`Avx512`, the default) or `Portable`.
-static PREFERRED_AVX512: AtomicBool = AtomicBool::new(true);
+/// The kernel [`Predictor::new`] asks for, as `Kernel as u8` (`Avx512`, the fastest, by
+/// default).
+static PREFERRED: AtomicU8 = AtomicU8::new(Kernel::Avx512 as u8);
 
 /// Make [`Predictor::new`] ask for `kernel` from now on, in this process (the CLI's
 /// `MLOPS_PREDICT_KERNEL`). Predictors already built keep theirs.
 pub fn set_preferred_kernel(kernel: Kernel) {
-    PREFERRED_AVX512.store(kernel == Kernel::Avx512, Ordering::Relaxed);
+    PREFERRED.store(kernel as u8, Ordering::Relaxed);
 }
 
 /// A compiled, immutable form of a [`Booster`] for scoring many rows. Cheap to share between
@@ -87,24 +93,25 @@ pub struct Predictor {
     trees: Vec<FlatTree>,
     base_margin: f32,
     num_feature: usize,
-    /// The forest for the vector kernel, when this CPU and forest can use it.
-    binned: Option<bits::BinnedForest>,
+    /// The forest for a bit-parallel kernel and which one, when this CPU and forest can use
+    /// it.
+    binned: Option<(Kernel, bits::BinnedForest)>,
 }
 
 impl Predictor {
-    /// Compile a booster for the fastest kernel this CPU and forest allow (or the portable
-    /// one after [`set_preferred_kernel`]`(Kernel::Portable)`).
+    /// Compile a booster for the fastest kernel this CPU and forest allow (or as
+    /// [`set_preferred_kernel`] asked).
     pub fn new(booster: &Booster) -> Self {
-        let preferred = if PREFERRED_AVX512.load(Ordering::Relaxed) {
-            Kernel::Avx512
-        } else {
-            Kernel::Portable
+        let preferred = match PREFERRED.load(Ordering::Relaxed) {
+            p if p == Kernel::Portable as u8 => Kernel::Portable,
+            p if p == Kernel::Avx2 as u8 => Kernel::Avx2,
+            _ => Kernel::Avx512,
         };
         Self::with_kernel(booster, preferred)
     }
 
-    /// Compile a booster for `preferred` if this CPU and forest allow it, else for
-    /// [`Kernel::Portable`].
+    /// Compile a booster for `preferred` or the best kernel below it (in the order
+    /// `Avx512`, `Avx2`, `Portable`) that this CPU and forest allow.
     pub fn with_kernel(booster: &Booster, preferred: Kernel) -> Self {
         let mut nodes = Vec::new();
         let mut values = Vec::new();
@@ -133,12 +140,16 @@ impl Predictor {
                 (leaf || children) && (n.feature as usize) < num_feature.max(1)
             });
         assert!(sound, "booster with out-of-range node or feature index");
-        let binned = if preferred == Kernel::Avx512 && simd_available() {
+        let simd = match preferred {
+            Kernel::Avx512 if avx512_available() => Some(Kernel::Avx512),
+            Kernel::Avx512 | Kernel::Avx2 if avx2_available() => Some(Kernel::Avx2),
+            _ => None,
+        };
+        let binned = simd.and_then(|kernel| {
             perfect::PerfectForest::new(booster)
                 .and_then(|f| bits::BinnedForest::new(&f, num_feature))
-        } else {
-            None
-        };
+                .map(|forest| (kernel, forest))
+        });
         Predictor {
             nodes,
             values,
@@ -151,11 +162,9 @@ impl Predictor {
 
     /// The kernel that scores full blocks.
     pub fn kernel(&self) -> Kernel {
-        if self.binned.is_some() {
-            Kernel::Avx512
-        } else {
-            Kernel::Portable
-        }
+        self.binned
+            .as_ref()
+            .map_or(Kernel::Portable, |(kernel, _)| *kernel)
     }
 
     /// Number of features a row must have.
@@ -197,27 +206,26 @@ impl Predictor {
         let nf = self.num_feature.max(1);
         let mut rest = (x, out);
         // Fewer rows than a block (a serving request) need no scratch space.
+        // SAFETY (both kernels): `binned` is only set when the CPU has the kernel's
+        // features (`with_kernel`); `simd_blocks` passes 512 whole rows of `nf` values;
+        // `forest` and `scratch` were built for this predictor's features, of which there are
+        // fewer than 2^21 (`PerfectForest::new`).
         #[cfg(target_arch = "x86_64")]
-        if let Some(forest) = self
+        if let Some((kernel, forest)) = self
             .binned
             .as_ref()
             .filter(|_| rest.1.len() >= bits::BLOCK_ROWS)
         {
-            let mut scratch = avx512::Scratch::new(forest);
-            let mut acc = [0f32; bits::BLOCK_ROWS];
-            while rest.1.len() >= bits::BLOCK_ROWS {
-                let (block, x) = rest.0.split_at(bits::BLOCK_ROWS * nf);
-                let (o, out) = std::mem::take(&mut rest.1).split_at_mut(bits::BLOCK_ROWS);
-                acc.fill(0.0);
-                // SAFETY: `binned` is only set when the CPU has AVX-512F/BW (`with_kernel`);
-                // `block` holds 512 whole rows of `nf` values; `forest` and `scratch` were
-                // built for this predictor's features, of which there are fewer than 2^21
-                // (`PerfectForest::new`).
-                unsafe { avx512::walk_block(forest, block, nf, &mut scratch, &mut acc) };
-                for (o, a) in o.iter_mut().zip(&acc) {
-                    *o = self.base_margin + a;
-                }
-                rest = (x, out);
+            if *kernel == Kernel::Avx512 {
+                let mut scratch = avx512::Scratch::new(forest);
+                rest = self.simd_blocks(rest, |block, acc| unsafe {
+                    avx512::walk_block(forest, block, nf, &mut scratch, acc)
+                });
+            } else {
+                let mut scratch = avx2::Scratch::new(forest);
+                rest = self.simd_blocks(rest, |block, acc| unsafe {
+                    avx2::walk_block(forest, block, nf, &mut scratch, acc)
+                });
             }
         }
         let (x, out) = rest;
@@ -232,6 +240,28 @@ impl Predictor {
                 *o = self.base_margin + a;
             }
         }
+    }
+
+    /// Score the leading whole blocks of 512 rows with `walk` (which adds the trees' leaf
+    /// values of a block's rows to its accumulator); returns the rows left over.
+    fn simd_blocks<'a>(
+        &self,
+        (mut x, mut out): (&'a [f32], &'a mut [f32]),
+        mut walk: impl FnMut(&[f32], &mut [f32; bits::BLOCK_ROWS]),
+    ) -> (&'a [f32], &'a mut [f32]) {
+        let nf = self.num_feature.max(1);
+        let mut acc = [0f32; bits::BLOCK_ROWS];
+        while out.len() >= bits::BLOCK_ROWS {
+            let (block, x_rest) = x.split_at(bits::BLOCK_ROWS * nf);
+            let (o, out_rest) = std::mem::take(&mut out).split_at_mut(bits::BLOCK_ROWS);
+            acc.fill(0.0);
+            walk(block, &mut acc);
+            for (o, a) in o.iter_mut().zip(&acc) {
+                *o = self.base_margin + a;
+            }
+            (x, out) = (x_rest, out_rest);
+        }
+        (x, out)
     }
 
     /// Add every tree's leaf value for the `n` rows of `block` to `acc`.
@@ -271,11 +301,23 @@ impl Predictor {
     }
 }
 
-/// True when this CPU runs the vector kernel.
-fn simd_available() -> bool {
+/// True when this CPU runs the AVX-512 kernel.
+fn avx512_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         avx512::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// True when this CPU runs the AVX2 kernel.
+fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2::available()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -482,7 +524,7 @@ mod tests {
                                 .fold(0.0f32, |sum, t| sum + t.predict_row(row))
                     })
                     .collect();
-                for kernel in [Kernel::Portable, Kernel::Avx512] {
+                for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512] {
                     let p = Predictor::with_kernel(&forest, kernel);
                     let got = p.predict_margin(&x, nf).unwrap();
                     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -504,10 +546,21 @@ mod tests {
         let deep = random_forest(1, 10, 7, 4, 12);
         // Thresholds from 300 values on one feature: more than 254 distinct ones.
         let fine = random_forest(1, 400, 6, 1, 300);
-        let has_avx512 = simd_available();
+        let best = if avx512_available() {
+            Kernel::Avx512
+        } else if avx2_available() {
+            Kernel::Avx2
+        } else {
+            Kernel::Portable
+        };
+        assert_eq!(Predictor::new(&shallow).kernel(), best);
         assert_eq!(
-            Predictor::new(&shallow).kernel() == Kernel::Avx512,
-            has_avx512
+            Predictor::with_kernel(&shallow, Kernel::Avx2).kernel(),
+            if avx2_available() {
+                Kernel::Avx2
+            } else {
+                Kernel::Portable
+            }
         );
         assert_eq!(Predictor::new(&deep).kernel(), Kernel::Portable);
         assert_eq!(Predictor::new(&fine).kernel(), Kernel::Portable);
