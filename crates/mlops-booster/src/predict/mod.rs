@@ -7,12 +7,12 @@
 //! block keep the memory system busy. Blocks without missing values (the common case) take a
 //! shorter path that skips the NaN test.
 //!
-//! On x86-64 CPUs with AVX-512 (F and BW), forests no deeper than 6 (the default
-//! `max_depth`) with at most 254 distinct thresholds per feature go to a bit-parallel
+//! On x86-64 CPUs with AVX-512 (F and BW), or else AVX2, forests no deeper than 6 (the
+//! default `max_depth`) with at most 254 distinct thresholds per feature go to a bit-parallel
 //! kernel for full blocks of 512 rows: features quantised to bytes, one 512-bit row mask per
-//! distinct split condition, trees walked with whole row sets (`bits.rs`, `avx512.rs`, over
-//! the padded trees of `perfect.rs`). Both kernels add the same leaf values in the same
-//! order, so they give bit-identical margins.
+//! distinct split condition, trees walked with whole row sets (`bits.rs`, then `avx512.rs`
+//! or `avx2.rs`, over the padded trees of `perfect.rs`). All kernels add the same leaf values
+//! in the same order, so they give bit-identical margins.
 
 // The inner loops index with `get_unchecked` (bounds checks are a fifth of the portable
 // loop's instructions) and the vector kernel uses `core::arch` intrinsics. Safety rests on
@@ -63,6 +63,8 @@ struct FlatTree {
 /// Which code scores rows. The bit-parallel kernels need trees no deeper than 6 and at most
 /// 254 distinct thresholds per feature; other forests use the portable kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)] // stored in `PREFERRED` as `kernel as u8`
+#[non_exhaustive]
 pub enum Kernel {
     /// Portable: one node per row and step, 64 rows interleaved.
     Portable,
@@ -242,6 +244,7 @@ impl Predictor {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     /// Score the leading whole blocks of 512 rows with `walk` (which adds the trees' leaf
     /// values of a block's rows to its accumulator); returns the rows left over.
     fn simd_blocks<'a>(
@@ -505,14 +508,14 @@ mod tests {
     }
 
     /// Every kernel against the one-tree-at-a-time walk, bit for bit, for forests of every
-    /// depth up to 7 (7 is past the vector kernel's limit) and row counts that leave tails.
+    /// depth up to 7 (7 is past the vector kernels' limit), row counts that leave tails, few
+    /// thresholds per feature (direct bin count) and many (two-level bin search, 11 features).
     #[test]
     fn kernels_agree_bit_for_bit_with_the_tree_walk() {
-        for depth in 1..=7 {
-            let nf = 5;
-            let forest = random_forest(depth as u64, 30, depth, nf, 12);
+        for (depth, (nf, grid)) in (1..=7).flat_map(|d| [(d, (5, 12)), (d, (11, 200))]) {
+            let forest = random_forest(depth as u64, 30, depth, nf, grid);
             for rows in [1, 511, 512, 2_048 + 700] {
-                let x = random_rows(100 + rows as u64, rows, nf, 12);
+                let x = random_rows(100 + rows as u64, rows, nf, grid);
                 let want: Vec<f32> = (0..rows)
                     .map(|r| {
                         let row = &x[r * nf..(r + 1) * nf];
@@ -526,12 +529,20 @@ mod tests {
                     .collect();
                 for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512] {
                     let p = Predictor::with_kernel(&forest, kernel);
+                    let available = match kernel {
+                        Kernel::Avx512 => avx512_available(),
+                        Kernel::Avx2 => avx2_available(),
+                        Kernel::Portable => true,
+                    };
+                    if depth <= 6 && available {
+                        assert_eq!(p.kernel(), kernel, "depth {depth}, grid {grid}");
+                    }
                     let got = p.predict_margin(&x, nf).unwrap();
                     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert_eq!(
                             g.to_bits(),
                             w.to_bits(),
-                            "depth {depth}, {rows} rows, {:?} kernel, row {r}: {g} vs {w}",
+                            "depth {depth}, grid {grid}, {rows} rows, {:?} kernel, row {r}: {g} vs {w}",
                             p.kernel()
                         );
                     }
