@@ -196,35 +196,18 @@ unsafe fn walk<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SplitMix64;
 
-    /// The vector bin search against the scalar definition, for few thresholds (direct count)
-    /// and many (two-level search), on and between thresholds, with NaN and infinities.
+    /// The vector bin search against the scalar definition.
     #[test]
     fn vector_bins_equal_the_definition() {
         if !available() {
             return;
         }
-        let mut rng = SplitMix64::new(7);
-        for n_cuts in [1, 3, 16, 17, 100, 254] {
-            let mut cuts: Vec<f32> = (0..n_cuts).map(|i| i as f32 * 0.5 - 20.0).collect();
-            cuts[0] = f32::NEG_INFINITY;
-            let fc = FeatureCuts::new(0, cuts, (0, 0));
-            for _ in 0..200 {
-                let values: [f32; 16] = std::array::from_fn(|_| match rng.below(10) {
-                    0 => f32::NAN,
-                    1 => f32::INFINITY,
-                    2 => f32::NEG_INFINITY,
-                    3..=5 => rng.below(2 * n_cuts + 4) as f32 * 0.25 - 21.0,
-                    _ => rng.next_f64() as f32 * 200.0 - 100.0,
-                });
-                // SAFETY: the CPU has AVX-512F/BW (checked above).
-                let got: [i32; 16] =
-                    unsafe { std::mem::transmute(bin16(&fc, _mm512_loadu_ps(values.as_ptr()))) };
-                for (v, g) in values.iter().zip(got) {
-                    assert_eq!(g, i32::from(fc.bin(*v)), "{n_cuts} cuts, value {v}");
-                }
-            }
-        }
+        super::super::bits::check_vector_bins(16, |fc, values| {
+            // SAFETY: the CPU has AVX-512F/BW (checked above); `values` has 16 lanes.
+            let got: [i32; 16] =
+                unsafe { std::mem::transmute(bin16(fc, _mm512_loadu_ps(values.as_ptr()))) };
+            got.to_vec()
+        });
     }
 }

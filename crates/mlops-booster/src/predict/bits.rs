@@ -192,6 +192,33 @@ fn reverse_bits(x: usize, bits: usize) -> usize {
     }
 }
 
+/// Check a vector bin search (`lanes` values at a time) against [`FeatureCuts::bin`], for
+/// few thresholds (direct count) and many (two-level search), on and between thresholds,
+/// with NaN and infinities.
+#[cfg(test)]
+pub(super) fn check_vector_bins(lanes: usize, bins: impl Fn(&FeatureCuts, &[f32]) -> Vec<i32>) {
+    let mut rng = crate::rng::SplitMix64::new(7);
+    for n_cuts in [1, 3, 16, 17, 100, 254] {
+        let mut cuts: Vec<f32> = (0..n_cuts).map(|i| i as f32 * 0.5 - 20.0).collect();
+        cuts[0] = f32::NEG_INFINITY;
+        let fc = FeatureCuts::new(0, cuts, (0, 0));
+        for _ in 0..200 {
+            let values: Vec<f32> = (0..lanes)
+                .map(|_| match rng.below(10) {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => f32::NEG_INFINITY,
+                    3..=5 => rng.below(2 * n_cuts + 4) as f32 * 0.25 - 21.0,
+                    _ => rng.next_f64() as f32 * 200.0 - 100.0,
+                })
+                .collect();
+            for (v, got) in values.iter().zip(bins(&fc, &values)) {
+                assert_eq!(got, i32::from(fc.bin(*v)), "{n_cuts} cuts, value {v}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
