@@ -54,10 +54,10 @@ pub fn read_table(path: &Path) -> Result<DataFrame> {
     read_table_columns(path, None)
 }
 
-/// Read a table, keeping only the `wanted` columns that exist when `wanted` is given (Parquet
-/// then decodes nothing else; CSV is read whole and trimmed). Absent columns are not an error
-/// here: [`require_columns`] reports them all at once. Empty files and header-only files are
-/// errors.
+/// Read a table; when `wanted` is given and every wanted column exists, Parquet decodes only
+/// those (CSV is always read whole). Absent columns are not an error here: the whole table is
+/// read, so that [`require_columns`] reports them all at once next to every column the file
+/// does have. Empty files and header-only files are errors.
 pub fn read_table_columns(path: &Path, wanted: Option<&[&str]>) -> Result<DataFrame> {
     let format = Format::of(path)?;
     let meta = std::fs::metadata(path).map_err(|e| CoreError::Table {
@@ -86,12 +86,10 @@ pub fn read_table_columns(path: &Path, wanted: Option<&[&str]>) -> Result<DataFr
             let mut reader = ParquetReader::new(file);
             if let Some(wanted) = wanted {
                 let schema = reader.schema().map_err(table_err("read", path))?;
-                let present: Vec<String> = wanted
-                    .iter()
-                    .filter(|c| schema.contains(c))
-                    .map(|c| c.to_string())
-                    .collect();
-                reader = reader.with_columns(Some(present));
+                if wanted.iter().all(|c| schema.contains(c)) {
+                    reader =
+                        reader.with_columns(Some(wanted.iter().map(|c| c.to_string()).collect()));
+                }
             }
             reader.finish().map_err(table_err("read", path))?
         }
@@ -144,5 +142,49 @@ pub fn require_columns<'a>(
             missing,
             available: names,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(df: &DataFrame) -> Vec<String> {
+        df.get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+
+    /// Parquet decodes only the wanted columns when all exist; when one is absent, the whole
+    /// table is read so that the error can list every column the file has (a misnamed
+    /// `Contract` is then visible next to the missing `contract`).
+    #[test]
+    fn parquet_projection_only_when_every_wanted_column_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut df = DataFrame::new(
+            2,
+            vec![
+                Column::new("tenure".into(), [1.0f64, 2.0]),
+                Column::new("Contract".into(), ["One year", "Two year"]),
+                Column::new("churn".into(), ["No", "Yes"]),
+            ],
+        )
+        .unwrap();
+        write_table(&mut df, &path).unwrap();
+
+        let projected = read_table_columns(&path, Some(&["tenure"])).unwrap();
+        assert_eq!(columns(&projected), ["tenure"]);
+
+        let whole = read_table_columns(&path, Some(&["tenure", "contract"])).unwrap();
+        assert_eq!(columns(&whole), ["tenure", "Contract", "churn"]);
+        let err = require_columns(&whole, &path, ["tenure", "contract"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("missing column(s) `contract`") && err.contains("`Contract`"),
+            "{err}"
+        );
     }
 }
