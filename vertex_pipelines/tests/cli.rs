@@ -83,29 +83,17 @@ fn predict_keeps_row_order_and_evaluate_agrees_with_train() {
     // it): 13 full 512-row blocks, a tail, and the blank total_charges cells.
     for kernel in ["avx2", "portable"] {
         let other = dir.path().join(format!("{kernel}.csv"));
-        ok(mlops()
-            .env("MLOPS_PREDICT_KERNEL", kernel)
-            .args(["predict", "--model"])
-            .arg(&model)
-            .arg("--data")
-            .arg(churn_csv())
-            .arg("--out")
-            .arg(&other));
+        ok(predict_command(&model, &churn_csv(), &other).env("MLOPS_PREDICT_KERNEL", kernel));
         assert_eq!(
             std::fs::read(&other).unwrap(),
             std::fs::read(&csv).unwrap(),
             "{kernel}"
         );
     }
-    let eval = ok(mlops()
-        .args(["evaluate", "--json", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv()));
-    let v: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    let v = evaluate_json(&model, &churn_csv());
     assert_eq!(v["rows"], 7043);
     // In-sample AUC on the whole table is above the held-out AUC.
-    assert!(v["auc"].as_f64().unwrap() > 0.84, "{eval}");
+    assert!(v["auc"].as_f64().unwrap() > 0.84, "{v}");
 }
 
 #[test]
@@ -124,13 +112,8 @@ fn gen_data_writes_the_schema_and_shift_moves_the_population() {
     let model = dir.path().join("model");
     train(&same, &model);
     // A model trained on generated data still scores the real table well.
-    let eval = ok(mlops()
-        .args(["evaluate", "--json", "--model"])
-        .arg(&model)
-        .arg("--data")
-        .arg(churn_csv()));
-    let v: serde_json::Value = serde_json::from_str(&eval).unwrap();
-    assert!(v["auc"].as_f64().unwrap() > 0.8, "{eval}");
+    let v = evaluate_json(&model, &churn_csv());
+    assert!(v["auc"].as_f64().unwrap() > 0.8, "{v}");
     // The shifted table's mean monthly charge is higher.
     let mean = |path: &std::path::Path| {
         let text = std::fs::read_to_string(path).unwrap();

@@ -46,9 +46,7 @@ fn model_trained_by_python_xgboost_scores_the_same_here() {
     let probs = mlops_booster::Predictor::new(&booster)
         .predict_proba(&x, booster.num_feature)
         .unwrap();
-    let expected: Vec<f64> =
-        serde_json::from_str(&std::fs::read_to_string(py.join("probabilities.json")).unwrap())
-            .unwrap();
+    let expected = read_json_probabilities(&py.join("probabilities.json"));
     assert_eq!(probs.len(), expected.len());
     let worst = probs
         .iter()

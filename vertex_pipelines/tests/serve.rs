@@ -36,14 +36,8 @@ fn python_model_imported_serves_python_probabilities() {
     let dir = tempfile::tempdir().unwrap();
     let py = python_model(dir.path());
     let imported = dir.path().join("imported");
-    ok(mlops()
-        .args(["models", "import-xgboost", "--model"])
-        .arg(py.join("model.json"))
-        .arg("--out")
-        .arg(&imported));
-    let expected: Vec<f64> =
-        serde_json::from_str(&std::fs::read_to_string(py.join("probabilities.json")).unwrap())
-            .unwrap();
+    import_xgboost(&py.join("model.json"), &imported);
+    let expected = read_json_probabilities(&py.join("probabilities.json"));
 
     let server = Server::start(&imported);
     server.wait_healthy();
@@ -67,14 +61,8 @@ fn python_model_with_pandas_column_order_is_imported_and_served() {
         py.to_str().unwrap(),
     ]);
     let imported = dir.path().join("imported");
-    ok(mlops()
-        .args(["models", "import-xgboost", "--model"])
-        .arg(py.join("model.json"))
-        .arg("--out")
-        .arg(&imported));
-    let expected: Vec<f64> =
-        serde_json::from_str(&std::fs::read_to_string(py.join("probabilities.json")).unwrap())
-            .unwrap();
+    import_xgboost(&py.join("model.json"), &imported);
+    let expected = read_json_probabilities(&py.join("probabilities.json"));
     // Batch scoring and serving both agree with Python.
     let csv = dir.path().join("batch.csv");
     predict(&imported, &churn_csv(), &csv);

@@ -60,6 +60,18 @@ pub fn problems(ir: &Value) -> Vec<String> {
     p
 }
 
+/// A task's `dependentTasks` (empty when absent).
+pub(crate) fn dependent_tasks(task: &Value) -> BTreeSet<String> {
+    task.get("dependentTasks")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn names(v: Option<&Value>) -> BTreeSet<String> {
     v.and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect())
@@ -99,15 +111,7 @@ fn check_component(
         };
         let target_params = names(target.pointer("/inputDefinitions/parameters"));
         let target_artifacts = names(target.pointer("/inputDefinitions/artifacts"));
-        let mut deps: BTreeSet<String> = task
-            .get("dependentTasks")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut deps = dependent_tasks(task);
         for d in &deps {
             if !tasks.contains_key(d) {
                 p.push(format!("{here}: dependentTasks names unknown task `{d}`"));

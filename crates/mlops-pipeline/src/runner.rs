@@ -310,15 +310,7 @@ fn run_dag(
     let deps: BTreeMap<&str, BTreeSet<String>> = tasks
         .iter()
         .map(|(name, t)| {
-            let mut d: BTreeSet<String> = t
-                .get("dependentTasks")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut d = crate::ir::dependent_tasks(t);
             for kind in ["parameters", "artifacts"] {
                 if let Some(inputs) = t
                     .pointer(&format!("/inputs/{kind}"))
@@ -496,67 +488,101 @@ fn resolve_inputs(
     outputs: &BTreeMap<String, TaskOutputs>,
 ) -> Result<Resolved> {
     let mut r = Resolved::default();
-    let missing = |what: String| PipelineError::Param(format!("cannot resolve {what}"));
-    if let Some(params) = task
-        .pointer("/inputs/parameters")
-        .and_then(Value::as_object)
-    {
-        for (name, src) in params {
-            let v = if let Some(p) = src.get("componentInputParameter").and_then(Value::as_str) {
-                scope
-                    .params
-                    .get(p)
-                    .cloned()
-                    .ok_or_else(|| missing(format!("input parameter `{p}`")))?
-            } else if let Some(o) = src.get("taskOutputParameter") {
-                let producer = o.get("producerTask").and_then(Value::as_str).unwrap_or("");
-                let key = o
-                    .get("outputParameterKey")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                outputs
-                    .get(producer)
-                    .and_then(|t| t.parameters.get(key))
-                    .cloned()
-                    .ok_or_else(|| missing(format!("`{producer}`.`{key}`")))?
-            } else if let Some(c) = src.pointer("/runtimeValue/constant") {
-                c.clone()
-            } else {
-                return Err(missing(format!(
-                    "parameter `{name}`: unsupported source {src}"
-                )));
-            };
-            r.params.insert(name.clone(), v);
-        }
+    let inputs = |kind: &str| {
+        task.pointer(&format!("/inputs/{kind}"))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+    };
+    for (name, src) in inputs("parameters") {
+        let v = match resolve_source(src, &PARAMETER_SOURCES, &scope.params, outputs, |t| {
+            &t.parameters
+        }) {
+            Some(v) => v?,
+            None => match src.pointer("/runtimeValue/constant") {
+                Some(c) => c.clone(),
+                None => {
+                    return Err(unresolved(format!(
+                        "parameter `{name}`: unsupported source {src}"
+                    )))
+                }
+            },
+        };
+        r.params.insert(name.clone(), v);
     }
-    if let Some(arts) = task.pointer("/inputs/artifacts").and_then(Value::as_object) {
-        for (name, src) in arts {
-            let a = if let Some(p) = src.get("componentInputArtifact").and_then(Value::as_str) {
-                scope
-                    .artifacts
-                    .get(p)
-                    .cloned()
-                    .ok_or_else(|| missing(format!("input artifact `{p}`")))?
-            } else if let Some(o) = src.get("taskOutputArtifact") {
-                let producer = o.get("producerTask").and_then(Value::as_str).unwrap_or("");
-                let key = o
-                    .get("outputArtifactKey")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                outputs
-                    .get(producer)
-                    .and_then(|t| t.artifacts.get(key))
-                    .cloned()
-                    .ok_or_else(|| missing(format!("`{producer}`.`{key}`")))?
-            } else {
-                return Err(missing(format!(
-                    "artifact `{name}`: unsupported source {src}"
-                )));
-            };
-            r.artifacts.insert(name.clone(), a);
-        }
+    for (name, src) in inputs("artifacts") {
+        let a = resolve_source(src, &ARTIFACT_SOURCES, &scope.artifacts, outputs, |t| {
+            &t.artifacts
+        })
+        .unwrap_or_else(|| {
+            Err(unresolved(format!(
+                "artifact `{name}`: unsupported source {src}"
+            )))
+        })?;
+        r.artifacts.insert(name.clone(), a);
     }
     Ok(r)
+}
+
+/// The IR field names of an input's two common sources, for parameters or for artifacts.
+struct SourceKinds {
+    /// What the enclosing component's inputs are called in errors.
+    label: &'static str,
+    /// An input of the enclosing component (`componentInputParameter`).
+    input: &'static str,
+    /// Another task's output (`taskOutputParameter`), whose key is in `output_key`.
+    task_output: &'static str,
+    output_key: &'static str,
+}
+
+const PARAMETER_SOURCES: SourceKinds = SourceKinds {
+    label: "input parameter",
+    input: "componentInputParameter",
+    task_output: "taskOutputParameter",
+    output_key: "outputParameterKey",
+};
+
+const ARTIFACT_SOURCES: SourceKinds = SourceKinds {
+    label: "input artifact",
+    input: "componentInputArtifact",
+    task_output: "taskOutputArtifact",
+    output_key: "outputArtifactKey",
+};
+
+fn unresolved(what: String) -> PipelineError {
+    PipelineError::Param(format!("cannot resolve {what}"))
+}
+
+/// Resolve an input that comes from the enclosing component's inputs or from an upstream
+/// task's outputs; `None` when `src` is neither.
+fn resolve_source<T: Clone>(
+    src: &Value,
+    kinds: &SourceKinds,
+    scope: &BTreeMap<String, T>,
+    outputs: &BTreeMap<String, TaskOutputs>,
+    produced: impl Fn(&TaskOutputs) -> &BTreeMap<String, T>,
+) -> Option<Result<T>> {
+    if let Some(p) = src.get(kinds.input).and_then(Value::as_str) {
+        return Some(
+            scope
+                .get(p)
+                .cloned()
+                .ok_or_else(|| unresolved(format!("{} `{p}`", kinds.label))),
+        );
+    }
+    let o = src.get(kinds.task_output)?;
+    let producer = o.get("producerTask").and_then(Value::as_str).unwrap_or("");
+    let key = o
+        .get(kinds.output_key)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Some(
+        outputs
+            .get(producer)
+            .and_then(|t| produced(t).get(key))
+            .cloned()
+            .ok_or_else(|| unresolved(format!("`{producer}`.`{key}`"))),
+    )
 }
 
 type TaskResult = (

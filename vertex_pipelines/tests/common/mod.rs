@@ -317,18 +317,43 @@ pub fn python_model(dir: &Path) -> PathBuf {
     py
 }
 
+/// `mlops models import-xgboost --model MODEL_JSON --out OUT`, asserting success.
+pub fn import_xgboost(model_json: &Path, out: &Path) {
+    ok(mlops()
+        .args(["models", "import-xgboost", "--model"])
+        .arg(model_json)
+        .arg("--out")
+        .arg(out));
+}
+
 /// The probabilities a Python script wrote as a JSON list.
 pub fn read_json_probabilities(path: &Path) -> Vec<f64> {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// `mlops predict --model MODEL --data DATA --out OUT`, asserting success.
-pub fn predict(model: &Path, data: &Path, out: &Path) {
-    ok(mlops()
-        .args(["predict", "--model"])
+/// The command `mlops predict --model MODEL --data DATA --out OUT`.
+pub fn predict_command(model: &Path, data: &Path, out: &Path) -> Command {
+    let mut cmd = mlops();
+    cmd.args(["predict", "--model"])
         .arg(model)
         .arg("--data")
         .arg(data)
         .arg("--out")
-        .arg(out));
+        .arg(out);
+    cmd
+}
+
+/// `mlops predict --model MODEL --data DATA --out OUT`, asserting success.
+pub fn predict(model: &Path, data: &Path, out: &Path) {
+    ok(&mut predict_command(model, data, out));
+}
+
+/// `mlops evaluate --json --model MODEL --data DATA`: the metrics, asserting success.
+pub fn evaluate_json(model: &Path, data: &Path) -> serde_json::Value {
+    let stdout = ok(mlops()
+        .args(["evaluate", "--json", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data));
+    serde_json::from_str(&stdout).unwrap()
 }

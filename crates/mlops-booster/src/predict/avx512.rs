@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::bits::{BinnedForest, FeatureCuts, BLOCK_ROWS};
+use super::bits::{by_depth, BinnedForest, FeatureCuts, BLOCK_ROWS};
 use super::perfect::SLOTS;
 
 /// 64-row words in a block.
@@ -51,15 +51,7 @@ pub(super) unsafe fn walk_block(
     // `walk` indexes `masks` unchecked with the forest's mask numbers.
     assert!(block.len() == BLOCK_ROWS * nf && scratch.masks.len() == forest.n_masks());
     build_masks(forest, block, nf, scratch);
-    match forest.depth {
-        1 => walk::<1>(forest, &scratch.masks, acc),
-        2 => walk::<2>(forest, &scratch.masks, acc),
-        3 => walk::<3>(forest, &scratch.masks, acc),
-        4 => walk::<4>(forest, &scratch.masks, acc),
-        5 => walk::<5>(forest, &scratch.masks, acc),
-        6 => walk::<6>(forest, &scratch.masks, acc),
-        _ => unreachable!("BinnedForest depth is 1 to 6"),
-    }
+    by_depth!(forest.depth, walk(forest, &scratch.masks, acc));
 }
 
 /// Quantise each used feature of the block and write its conditions' row masks.

@@ -22,6 +22,23 @@ use std::collections::BTreeMap;
 
 use super::perfect::{PerfectForest, SLOTS};
 
+/// `$walk::<D>(args)` for the forest depth `D` (1 to 6, the const generic of the kernels'
+/// walks).
+macro_rules! by_depth {
+    ($depth:expr, $walk:ident($($arg:expr),*)) => {
+        match $depth {
+            1 => $walk::<1>($($arg),*),
+            2 => $walk::<2>($($arg),*),
+            3 => $walk::<3>($($arg),*),
+            4 => $walk::<4>($($arg),*),
+            5 => $walk::<5>($($arg),*),
+            6 => $walk::<6>($($arg),*),
+            _ => unreachable!("BinnedForest depth is 1 to 6"),
+        }
+    };
+}
+pub(super) use by_depth;
+
 /// Most distinct thresholds one feature may have: bins 1 to 255 must fit a byte.
 pub(super) const MAX_CUTS: usize = 254;
 /// Rows per block: one bit per row in a 512-bit mask.
