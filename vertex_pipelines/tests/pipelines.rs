@@ -174,50 +174,26 @@ fn bad_pipeline_names_and_parameters() {
         err.contains("unknown pipeline `nope`; pipelines: training"),
         "{err}"
     );
-    let err = fails(
-        mlops()
-            .args([
-                "pipelines",
-                "run",
-                "training",
-                "--param",
-                "depth=3",
-                "--pipeline-root",
-            ])
-            .arg(&root),
-    );
+    // `pipelines run training --param PARAM`, expected to fail.
+    let with_param = |param: &str| {
+        fails(
+            mlops()
+                .args(["pipelines", "run", "training", "--param", param])
+                .arg("--pipeline-root")
+                .arg(&root),
+        )
+    };
+    let err = with_param("depth=3");
     assert!(
         err.contains("`depth` is not a parameter of this pipeline") && err.contains("max_depth"),
         "{err}"
     );
-    let err = fails(
-        mlops()
-            .args([
-                "pipelines",
-                "run",
-                "training",
-                "--param",
-                "max_depth=deep",
-                "--pipeline-root",
-            ])
-            .arg(&root),
-    );
+    let err = with_param("max_depth=deep");
     assert!(
         err.contains("`max_depth` (NUMBER_INTEGER): `deep` is not an integer"),
         "{err}"
     );
-    let err = fails(
-        mlops()
-            .args([
-                "pipelines",
-                "run",
-                "training",
-                "--param",
-                "max_depth",
-                "--pipeline-root",
-            ])
-            .arg(&root),
-    );
+    let err = with_param("max_depth");
     assert!(err.contains("is not name=value"), "{err}");
 }
 

@@ -760,30 +760,21 @@ fn run_task(
     };
     let input_json = serde_json::to_string(&executor_input).unwrap_or_default();
     let log_path = task_dir.join("log.txt");
-    let command: Vec<String> = executor
-        .get("command")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| {
-                    v.as_str()
-                        .map(|s| substitute(s, &input_json, &executor_input))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let args: Vec<String> = executor
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| {
-                    v.as_str()
-                        .map(|s| substitute(s, &input_json, &executor_input))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    // The container's `command` or `args`, placeholders substituted.
+    let substituted = |field: &str| -> Vec<String> {
+        executor
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                v.as_str()
+                    .map(|s| substitute(s, &input_json, &executor_input))
+            })
+            .collect()
+    };
+    let command = substituted("command");
+    let args = substituted("args");
     let Some(program) = command.first() else {
         return Err(task_failed(
             name,
