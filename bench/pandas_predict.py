@@ -49,7 +49,9 @@ def main():
     p = booster.predict(dmatrix)
     predict_seconds = time.perf_counter() - t
 
-    pd.DataFrame({"churn_probability": p.astype(np.float32), "churn_predicted": p >= threshold}).to_parquet(
+    label = meta["label"]
+    predicted = np.where(p >= threshold, label["positive"], label["negative"])
+    pd.DataFrame({"churn_probability": p.astype(np.float32), "churn_predicted": predicted}).to_parquet(
         args.out, index=False
     )
     seconds = time.perf_counter() - started

@@ -1,5 +1,6 @@
-//! Pipeline definitions for Vertex AI (`PIPELINE_DEFS`), the registered components, and the
-//! `mlops` / `mlops-component` binaries (`src/main.rs`, `src/bin/mlops-component.rs`).
+//! Pipeline definitions for Vertex AI (`PIPELINE_DEFS`), the pipelines themselves (built with
+//! the `mlops-pipeline` SDK from components in `vertex_components/*`), and the component
+//! registry that the `mlops-component` binary (crate `mlops-cli`) runs from.
 
 pub mod components;
 pub mod defs;

@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask ci`: everything CI checks, in order: Python test environment, hadolint on
 //!   docker/Dockerfile, the Debian packages of the container test (installed when missing),
-//!   rustfmt, clippy with warnings denied, the whole test suite (unit, integration, Python
-//!   interop, the container image).
+//!   rustfmt, clippy with warnings denied, the whole test suite with every test tier on
+//!   (`--all-features`: unit, integration, Python interop and KFP, the container image), and
+//!   last a check that the tests left the work tree as they found it.
 //! - `cargo xtask demo`: the main job on the shipped data.
 //! - `cargo xtask pyenv`: only create/refresh the Python environment in `.venv`.
 
@@ -150,8 +151,44 @@ fn pyenv(root: &Path) -> Result<PathBuf, String> {
     Ok(python)
 }
 
+/// `git status --porcelain` of the work tree: tracked files changed and unignored files added.
+/// `None` outside a git checkout (a source tarball), where there is nothing to compare.
+fn tree_status(root: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Fail when the tests changed or added files in the work tree (a test must write only into
+/// temporary folders): the lines of `after` that `before` did not have.
+fn check_tree_unchanged(before: Option<&str>, after: Option<&str>) -> Result<(), String> {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Ok(());
+    };
+    let new: Vec<&str> = after
+        .lines()
+        .filter(|line| !before.lines().any(|b| b == *line))
+        .collect();
+    if new.is_empty() {
+        eprintln!("==> work tree: unchanged by the tests");
+        Ok(())
+    } else {
+        Err(format!(
+            "the tests changed or added files in the work tree (tests must write only into \
+             temporary folders):\n  {}",
+            new.join("\n  ")
+        ))
+    }
+}
+
 fn ci(root: &Path) -> Result<(), String> {
     let started = Instant::now();
+    let tree_before = tree_status(root);
     let python = pyenv(root)?;
     let py = python.to_string_lossy().into_owned();
     let hadolint = root.join(VENV).join("bin").join("hadolint");
@@ -178,6 +215,7 @@ fn ci(root: &Path) -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--release",
             "--",
             "-D",
@@ -199,6 +237,7 @@ fn ci(root: &Path) -> Result<(), String> {
                 "nextest",
                 "run",
                 "--workspace",
+                "--all-features",
                 "--release",
                 "--no-fail-fast",
                 "--failure-output",
@@ -211,7 +250,13 @@ fn ci(root: &Path) -> Result<(), String> {
             root,
             "doctests",
             "cargo",
-            &["test", "--workspace", "--release", "--doc"],
+            &[
+                "test",
+                "--workspace",
+                "--all-features",
+                "--release",
+                "--doc",
+            ],
             &envs,
         )?;
     } else {
@@ -219,10 +264,17 @@ fn ci(root: &Path) -> Result<(), String> {
             root,
             "tests",
             "cargo",
-            &["test", "--workspace", "--release", "--no-fail-fast"],
+            &[
+                "test",
+                "--workspace",
+                "--all-features",
+                "--release",
+                "--no-fail-fast",
+            ],
             &envs,
         )?;
     }
+    check_tree_unchanged(tree_before.as_deref(), tree_status(root).as_deref())?;
     eprintln!(
         "ci: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()
@@ -268,4 +320,18 @@ fn demo(root: &Path) -> Result<(), String> {
         &[],
     )?;
     run(root, "pipelines", &mlops, &["demo"], &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_check_names_only_what_the_tests_added() {
+        let before = " M README.md\n";
+        assert!(check_tree_unchanged(Some(before), Some(before)).is_ok());
+        assert!(check_tree_unchanged(None, Some("?? stray\n")).is_ok());
+        let err = check_tree_unchanged(Some(before), Some(" M README.md\n?? {{x}}\n")).unwrap_err();
+        assert!(err.contains("?? {{x}}") && !err.contains("README"), "{err}");
+    }
 }

@@ -1,5 +1,9 @@
 //! Batch prediction: a table in, the same rows out with the churn probability and the
 //! predicted label (and the id column when configured), written atomically.
+//!
+//! Output columns: the id column (when the config names one), `<label>_probability` (f32) and
+//! `<label>_predicted`, which holds the config's label values (`label.positive` when the
+//! probability is at or above the threshold, else `label.negative`), as the server answers.
 
 use std::path::Path;
 use std::time::Instant;
@@ -81,7 +85,17 @@ pub fn predict_file(bundle: &ModelBundle, input: &Path, output: &Path) -> Result
     let started = Instant::now();
     let threshold = bundle.metadata.threshold as f32;
     let (prob_name, label_name) = output_columns(&bundle.metadata.label.column);
-    let predicted: Vec<bool> = p.iter().map(|&v| v >= threshold).collect();
+    let label = &bundle.metadata.label;
+    let predicted: Vec<&str> = p
+        .iter()
+        .map(|&v| {
+            if v >= threshold {
+                label.positive.as_str()
+            } else {
+                label.negative.as_str()
+            }
+        })
+        .collect();
     let mut columns = Vec::with_capacity(3);
     if let Some(id) = &bundle.metadata.id_column {
         if let Ok(col) = df.column(id) {

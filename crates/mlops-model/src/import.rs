@@ -13,12 +13,26 @@ use crate::preprocess::Preprocessor;
 use crate::{ModelBundle, MODEL_FILE};
 
 /// Build a bundle from XGBoost JSON text and the model config describing its input table.
+///
+/// `feature_names` names the model's input columns in order when the model was saved without
+/// them (an `XGBClassifier` fitted on a NumPy array); it replaces any names the model holds.
 pub fn import_xgboost(
     model_json: &str,
     config: &ModelConfig,
     fingerprint: String,
+    feature_names: Option<Vec<String>>,
 ) -> Result<ModelBundle> {
     let mut booster = from_xgboost_json(model_json)?;
+    if let Some(names) = feature_names {
+        if names.len() != booster.num_feature {
+            return Err(ModelError::Mismatch(format!(
+                "{} feature names given, but the XGBoost model has {} features",
+                names.len(),
+                booster.num_feature
+            )));
+        }
+        booster.feature_names = names;
+    }
     let preprocessor = preprocessor_from_names(&booster, config)?;
     reorder_features(&mut booster, &preprocessor.feature_names());
     let metadata = ModelMetadata {
@@ -49,7 +63,8 @@ fn preprocessor_from_names(booster: &Booster, config: &ModelConfig) -> Result<Pr
     if names.is_empty() {
         return Err(ModelError::Mismatch(
             "the XGBoost model has no feature names, so its columns cannot be matched to the config; \
-             train it from a pandas DataFrame or pass feature_names to the DMatrix"
+             train it from a pandas DataFrame, pass feature_names to the DMatrix, or give the names \
+             in model column order with `--feature-names FILE` (one per line, or a JSON list)"
                 .into(),
         ));
     }

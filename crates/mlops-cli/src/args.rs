@@ -138,6 +138,7 @@ pub enum ModelsCommand {
     Show {
         /// Version number or alias (e.g. champion).
         version: String,
+        /// Which registry and model.
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -145,6 +146,7 @@ pub enum ModelsCommand {
     Promote {
         /// Version number.
         version: u32,
+        /// Which registry and model.
         #[command(flatten)]
         registry: RegistryArgs,
     },
@@ -172,6 +174,10 @@ pub struct ImportXgboostArgs {
     /// Output bundle folder.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The model's feature names in column order, for a model saved without them (an
+    /// `XGBClassifier` fitted on a NumPy array): one name per line, or a JSON list.
+    #[arg(long, value_name = "FILE")]
+    pub feature_names: Option<PathBuf>,
     /// Model config YAML describing the input table [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -179,13 +185,17 @@ pub struct ImportXgboostArgs {
 
 /// `mlops train`.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("save_or_cv").required(true).multiple(true).args(["out", "cv"])
+))]
 pub struct TrainArgs {
     /// Training table (.csv or .parquet).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
-    /// Output folder for the model bundle (replaced atomically if it exists).
+    /// Output folder for the model bundle (replaced atomically if it exists); without it, only
+    /// `--cv` runs and nothing is saved.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -8,8 +8,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let registry = vertex_pipelines::components::registry();
-    let code = mlops_pipeline::component::main_with(&registry, &args);
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    mlops_cli::component_main()
 }

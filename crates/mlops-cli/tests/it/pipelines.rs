@@ -1,13 +1,9 @@
 //! The local runner executing compiled IR end to end: champion/challenger gate, caching,
 //! SIGINT, and one clear error for each kind of bad input.
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
-
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `mlops pipelines run training` with a private pipeline root and registry.

@@ -1,19 +1,28 @@
-//! `mlops pipelines ...`, `mlops models list|show|promote|rollback` and `mlops demo`.
+//! `mlops pipelines list|compile|run`: pipelines from `PIPELINE_DEFS`, compiled to KFP v2 IR
+//! and run locally by the IR runner.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mlops_domain::{write_atomic, Settings};
-use mlops_model::LocalRegistry;
 use mlops_pipeline::runner::{self, Event, RunOptions, RunRecord, TaskStatus};
 use mlops_pipeline::{compile_to_string, ImageConfig};
 use vertex_pipelines::defs::{self, PIPELINE_DEFS, SCHEDULE_TZ};
 
-use crate::cli::{CompileArgs, DemoArgs, RegistryArgs, RunArgs};
-use crate::commands::{load_config, BoxError};
+use crate::args::{CompileArgs, PipelinesCommand, RunArgs};
+use crate::context::{load_config, BoxError};
 
-pub fn list() -> Result<(), BoxError> {
+/// Run one `mlops pipelines` command.
+pub fn run(settings: &Settings, command: PipelinesCommand) -> Result<(), BoxError> {
+    match command {
+        PipelinesCommand::List => list(),
+        PipelinesCommand::Compile(args) => compile(settings, args),
+        PipelinesCommand::Run(args) => run_and_summarise(settings, args),
+    }
+}
+
+fn list() -> Result<(), BoxError> {
     let now = chrono::Utc::now();
     for def in PIPELINE_DEFS {
         let kind = if def.is_training {
@@ -66,7 +75,7 @@ pub fn compile_all(
     Ok(written)
 }
 
-pub fn compile(settings: &Settings, args: CompileArgs) -> Result<(), BoxError> {
+fn compile(settings: &Settings, args: CompileArgs) -> Result<(), BoxError> {
     let out = args
         .out
         .unwrap_or_else(|| Path::new(&settings.local_root).join("pipelines"));
@@ -157,7 +166,8 @@ pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, Bo
     Ok(runner::run(&ir_path, &opts, &interrupt, &events)?)
 }
 
-fn summarise(record: &RunRecord) {
+/// Task states and output parameters of a run, on stderr.
+pub fn summarise(record: &RunRecord) {
     eprintln!(
         "{} {} in {:.2}s",
         record.job_id, record.status, record.seconds
@@ -178,113 +188,11 @@ fn summarise(record: &RunRecord) {
     }
 }
 
-pub fn run(settings: &Settings, args: RunArgs) -> Result<(), BoxError> {
+fn run_and_summarise(settings: &Settings, args: RunArgs) -> Result<(), BoxError> {
     let record = run_pipeline(settings, &args)?;
     summarise(&record);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&record)?);
     }
-    Ok(())
-}
-
-pub fn demo(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
-    let run_args = RunArgs {
-        name: "training".into(),
-        params: vec![],
-        pipeline_root: args.pipeline_root,
-        no_cache: false,
-        ir: None,
-        config: None,
-        json: false,
-    };
-    let record = run_pipeline(settings, &run_args)?;
-    summarise(&record);
-    let registry = LocalRegistry::new(Path::new(&settings.local_root).join("registry"));
-    let name = &settings.model_name_prefix;
-    println!(
-        "training pipeline: {} in {:.2}s (job {})",
-        record.status, record.seconds, record.job_id
-    );
-    for v in registry.list(name)? {
-        let auc = v.metrics.get("auc").copied().unwrap_or(f64::NAN);
-        println!(
-            "  {name} v{} {:<10} test AUC {auc:.4}  {}",
-            v.version,
-            v.aliases.join(","),
-            v.created_at
-        );
-    }
-    // Batch scoring with the champion, as the inference pipeline will do.
-    let champion = registry.resolve(name, mlops_model::CHAMPION)?;
-    let bundle = mlops_model::ModelBundle::load(&champion)?;
-    let data = Path::new("data/wa_churn.csv");
-    let out = Path::new(&settings.local_root).join("predictions/wa_churn.parquet");
-    let t = mlops_core::predict::predict_file(&bundle, data, &out)?;
-    let m = mlops_core::train::evaluate_file(&bundle, data)?;
-    println!(
-        "batch prediction with the champion: {} rows in {:.3}s -> {} (in-sample AUC {:.4})",
-        t.rows,
-        t.read + t.encode + t.score + t.write,
-        out.display(),
-        m.auc
-    );
-    Ok(())
-}
-
-fn registry_of(settings: &Settings, args: &RegistryArgs) -> (LocalRegistry, String) {
-    let root = args
-        .registry
-        .clone()
-        .unwrap_or_else(|| Path::new(&settings.local_root).join("registry"));
-    (
-        LocalRegistry::new(root),
-        args.name
-            .clone()
-            .unwrap_or_else(|| settings.model_name_prefix.clone()),
-    )
-}
-
-pub fn models_list(settings: &Settings, args: RegistryArgs) -> Result<(), BoxError> {
-    let (registry, name) = registry_of(settings, &args);
-    let versions = registry.list(&name)?;
-    if versions.is_empty() {
-        println!("no versions of `{name}` registered");
-    }
-    for v in versions {
-        let auc = v.metrics.get("auc").copied().unwrap_or(f64::NAN);
-        println!(
-            "{name} v{:<4} {:<12} auc {auc:.4}  {}  {}",
-            v.version,
-            v.aliases.join(","),
-            v.created_at,
-            v.path
-        );
-    }
-    Ok(())
-}
-
-pub fn models_show(settings: &Settings, version: &str, args: RegistryArgs) -> Result<(), BoxError> {
-    let (registry, name) = registry_of(settings, &args);
-    let path = registry.resolve(&name, version)?;
-    let bundle = mlops_model::ModelBundle::load(&path)?;
-    println!("{}", serde_json::to_string_pretty(&bundle.metadata)?);
-    Ok(())
-}
-
-pub fn models_promote(
-    settings: &Settings,
-    version: u32,
-    args: RegistryArgs,
-) -> Result<(), BoxError> {
-    let (registry, name) = registry_of(settings, &args);
-    registry.promote(&name, version)?;
-    println!("{name}: champion -> v{version}");
-    Ok(())
-}
-
-pub fn models_rollback(settings: &Settings, args: RegistryArgs) -> Result<(), BoxError> {
-    let (registry, name) = registry_of(settings, &args);
-    let v = registry.rollback(&name)?;
-    println!("{name}: champion -> v{v}");
     Ok(())
 }

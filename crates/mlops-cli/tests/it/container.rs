@@ -15,11 +15,7 @@
 //! `cargo xtask ci` installs. Slow (tens of seconds); figures are printed on stderr
 //! (`--no-capture` shows them).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

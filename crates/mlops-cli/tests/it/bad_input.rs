@@ -1,13 +1,10 @@
 //! Bad input: each case gives one clear error naming the problem, a non-zero exit, and no
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! partial output.
-
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// The shipped CSV with one cell replaced (`row` is the 1-based data row).
 fn with_cell(dir: &Path, column: &str, row: usize, value: &str) -> PathBuf {

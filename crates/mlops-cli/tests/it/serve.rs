@@ -1,11 +1,8 @@
-//! `mlops-serve` as a process on loopback: it agrees with `mlops predict`, serves models
-//! imported from Python XGBoost with Python's probabilities, and shuts down cleanly on SIGTERM.
+//! `mlops-serve` as a process on loopback: it agrees with `mlops predict`, import refuses
+//! models whose features are not in the config, and the server shuts down cleanly on SIGTERM.
+//! (Serving models imported from Python: `interop.rs`.)
 
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
-
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn server_predictions_equal_batch_predictions() {
@@ -29,55 +26,6 @@ fn server_predictions_equal_batch_predictions() {
         worst < 1e-6,
         "largest difference between server and batch: {worst}"
     );
-}
-
-#[test]
-fn python_model_imported_serves_python_probabilities() {
-    let dir = tempfile::tempdir().unwrap();
-    let py = python_model(dir.path());
-    let imported = dir.path().join("imported");
-    import_xgboost(&py.join("model.json"), &imported);
-    let expected = read_json_probabilities(&py.join("probabilities.json"));
-
-    let server = Server::start(&imported);
-    server.wait_healthy();
-    let served = server.score(&churn_instances(), 500);
-    assert_eq!(served.len(), expected.len());
-    let worst = max_abs_diff(&served, &expected);
-    assert!(
-        worst < 1e-5,
-        "largest difference from Python xgboost: {worst}"
-    );
-}
-
-#[test]
-fn python_model_with_pandas_column_order_is_imported_and_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let py = dir.path().join("py");
-    std::fs::create_dir(&py).unwrap();
-    interop(&[
-        "train-pandas",
-        churn_csv().to_str().unwrap(),
-        py.to_str().unwrap(),
-    ]);
-    let imported = dir.path().join("imported");
-    import_xgboost(&py.join("model.json"), &imported);
-    let expected = read_json_probabilities(&py.join("probabilities.json"));
-    // Batch scoring and serving both agree with Python.
-    let csv = dir.path().join("batch.csv");
-    predict(&imported, &churn_csv(), &csv);
-    let batch = read_probabilities(&csv, "churn_probability");
-    let server = Server::start(&imported);
-    server.wait_healthy();
-    let served = server.score(&churn_instances(), 64);
-    for (name, got) in [("batch", &batch), ("server", &served)] {
-        assert_eq!(got.len(), expected.len());
-        let worst = max_abs_diff(got, &expected);
-        assert!(
-            worst < 1e-5,
-            "{name}: largest difference from Python xgboost: {worst}"
-        );
-    }
 }
 
 #[test]

@@ -1,0 +1,25 @@
+//! `mlops predict`: batch-score a table with a saved model bundle.
+
+use mlops_model::ModelBundle;
+
+use crate::args::PredictArgs;
+use crate::context::BoxError;
+
+/// Run `mlops predict`.
+pub fn run(args: PredictArgs) -> Result<(), BoxError> {
+    let bundle = ModelBundle::load(&args.model)?;
+    let t = mlops_core::predict::predict_file(&bundle, &args.data, &args.out)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&t)?);
+    } else {
+        let total = t.read + t.encode + t.score + t.write;
+        println!(
+            "scored {} rows in {:.3}s ({:.0} rows/s) -> {}",
+            t.rows,
+            total,
+            t.rows as f64 / total.max(1e-9),
+            args.out.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The `mlops` binaries end to end: one integration-test binary (one build of the shared
+//! helpers in `common`), each file a module.
+//!
+//! Test tiers: plain `cargo test` runs everything that needs only this workspace; the
+//! `python-tests` feature adds the tests that run Python from `.venv` (`xgboost`, `kfp`), and
+//! `container-tests` the Docker image test. `cargo xtask ci` turns both on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
+mod common;
+
+mod bad_input;
+mod cli;
+#[cfg(feature = "container-tests")]
+mod container;
+#[cfg(feature = "python-tests")]
+mod interop;
+mod ir_kfp;
+mod pipelines;
+mod serve;
