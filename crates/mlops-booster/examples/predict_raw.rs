@@ -20,7 +20,8 @@ fn main() {
         "portable" => Predictor::with_kernel(&model, Kernel::Portable),
         "avx2" | "check-avx2" => Predictor::with_kernel(&model, Kernel::Avx2),
         _ => Predictor::new(&model),
-    };
+    }
+    .unwrap();
     let mut times = Vec::new();
     let mut sum = 0.0;
     for _ in 0..reps {
@@ -40,6 +41,7 @@ fn main() {
     if mode.starts_with("check") {
         let fast = p.predict_margin(&x, nf).unwrap();
         let portable = Predictor::with_kernel(&model, Kernel::Portable)
+            .unwrap()
             .predict_margin(&x, nf)
             .unwrap();
         let differ = fast

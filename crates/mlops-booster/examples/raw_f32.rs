@@ -28,7 +28,7 @@ fn main() {
         .fit(&data, None)
         .unwrap();
     eprintln!("fit {:.3}s", t.elapsed().as_secs_f64());
-    let p = Predictor::new(&model);
+    let p = Predictor::new(&model).unwrap();
     let t = std::time::Instant::now();
     let probs = p.predict_proba(&xt, nf).unwrap();
     eprintln!(

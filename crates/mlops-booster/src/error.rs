@@ -30,6 +30,11 @@ pub enum BoosterError {
     /// A model file is not a usable XGBoost JSON model.
     #[error("invalid XGBoost JSON model: {0}")]
     InvalidModel(String),
+    /// A [`crate::Booster`] breaks an invariant prediction relies on (built or edited by
+    /// hand: training and [`crate::from_xgboost_json`] never produce one). The message names
+    /// the tree, node, field and value.
+    #[error("malformed booster: {0}")]
+    MalformedBooster(String),
     /// A model file could not be parsed as JSON at all.
     #[error("cannot parse XGBoost JSON model: {0}")]
     Json(#[from] serde_json::Error),

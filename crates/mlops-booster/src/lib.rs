@@ -4,6 +4,10 @@
 //! The crate does no network I/O, has no async runtime and does not know about tables or
 //! schemas: it takes a dense `f32` feature matrix (NaN = missing) and 0/1 labels.
 //!
+//! Cargo feature `linfa` (default): `GbdtClassifier` and linfa's `Fit`/`PredictInplace` for
+//! the booster. Crates that only score (the server) depend on this crate with
+//! `default-features = false` and so link neither linfa nor ndarray.
+//!
 //! ```
 //! use mlops_booster::{BoosterParams, Trainer, TrainData};
 //! let x: Vec<f32> = (0..200).map(|i| (i % 20) as f32).collect();
@@ -17,6 +21,7 @@
 pub mod binning;
 pub mod error;
 mod histogram;
+#[cfg(feature = "linfa")]
 mod linfa_impl;
 pub mod params;
 pub mod predict;
@@ -26,6 +31,7 @@ pub mod tree;
 pub mod xgboost_json;
 
 pub use error::{BoosterError, Result};
+#[cfg(feature = "linfa")]
 pub use linfa_impl::GbdtClassifier;
 pub use params::{BoosterParams, ValidBoosterParams};
 pub use predict::{Kernel, Predictor};

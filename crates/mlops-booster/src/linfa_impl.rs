@@ -1,5 +1,6 @@
 //! linfa integration: the booster as a `Fit` algorithm and its model as `PredictInplace`, so
-//! that linfa datasets, cross-validation helpers and metrics work with it.
+//! that linfa datasets, cross-validation helpers and metrics work with it. Behind the `linfa`
+//! feature (on by default) so that the prediction server links neither linfa nor ndarray.
 
 use linfa::dataset::{AsSingleTargets, DatasetBase};
 use linfa::traits::{Fit, PredictInplace};
@@ -20,10 +21,11 @@ pub struct GbdtClassifier {
 }
 
 impl GbdtClassifier {
-    /// Wrap a trained booster.
-    pub fn new(booster: Booster) -> Self {
-        let predictor = Predictor::new(&booster);
-        GbdtClassifier { booster, predictor }
+    /// Wrap a trained booster. Fails with [`BoosterError::MalformedBooster`] when the booster
+    /// breaks the tree invariants (see [`Predictor::with_kernel`]).
+    pub fn new(booster: Booster) -> Result<Self, BoosterError> {
+        let predictor = Predictor::new(&booster)?;
+        Ok(GbdtClassifier { booster, predictor })
     }
 }
 
@@ -50,7 +52,7 @@ where
         let y: Vec<f32> = targets.iter().map(|&t| f32::from(u8::from(t))).collect();
         let data = TrainData::new(&x, records.ncols(), &y)?;
         let booster = Trainer::new(self.clone()).fit(&data, None)?;
-        Ok(GbdtClassifier::new(booster))
+        GbdtClassifier::new(booster)
     }
 }
 
@@ -105,5 +107,20 @@ mod tests {
             .count() as f64
             / n as f64;
         assert!(accuracy > 0.99, "training accuracy {accuracy}");
+    }
+
+    #[test]
+    fn malformed_booster_is_an_error() {
+        let booster = Booster {
+            trees: vec![crate::tree::Tree::default()],
+            base_score: 0.5,
+            num_feature: 1,
+            feature_names: vec![],
+            attributes: Default::default(),
+        };
+        assert!(matches!(
+            GbdtClassifier::new(booster),
+            Err(BoosterError::MalformedBooster(_))
+        ));
     }
 }

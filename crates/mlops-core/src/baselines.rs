@@ -200,6 +200,7 @@ mod tests {
         };
         let b = fit_decision_tree(&x, 2, &y, &params, vec!["a".into(), "b".into()]).unwrap();
         let p = mlops_booster::Predictor::new(&b)
+            .unwrap()
             .predict_proba(&x, 2)
             .unwrap();
         let correct = p

@@ -165,7 +165,7 @@ pub fn fit_estimator(
                 let train = TrainData::new(&x, nf, &y)?.with_feature_names(names)?;
                 trainer.fit_with_observer(&train, None, observer)?
             };
-            Estimator::trees(booster)
+            Estimator::trees(booster)?
         }
         ModelType::LogisticRegression => {
             let (x, y) = data.rows(rows);
@@ -184,7 +184,7 @@ pub fn fit_estimator(
                 &y,
                 &model.decision_tree,
                 names,
-            )?)
+            )?)?
         }
     })
 }

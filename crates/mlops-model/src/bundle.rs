@@ -144,7 +144,7 @@ impl ModelBundle {
         let estimator = match metadata.model_type {
             ModelType::BoostedTrees | ModelType::DecisionTree => Estimator::trees(
                 from_xgboost_json(&text).map_err(|e| invalid(&model_path, e.to_string()))?,
-            ),
+            )?,
             ModelType::LogisticRegression => {
                 let m: LogisticModel =
                     serde_json::from_str(&text).map_err(|e| invalid(&model_path, e.to_string()))?;

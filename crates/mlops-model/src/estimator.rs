@@ -21,10 +21,11 @@ pub enum Estimator {
 }
 
 impl Estimator {
-    /// Wrap a booster.
-    pub fn trees(booster: Booster) -> Self {
-        let predictor = Predictor::new(&booster);
-        Estimator::Trees { booster, predictor }
+    /// Wrap a booster. Fails when the booster breaks the tree invariants
+    /// ([`mlops_booster::BoosterError::MalformedBooster`]).
+    pub fn trees(booster: Booster) -> Result<Self> {
+        let predictor = Predictor::new(&booster)?;
+        Ok(Estimator::Trees { booster, predictor })
     }
 
     /// Number of features expected.
@@ -100,5 +101,40 @@ impl LogisticModel {
             return Err("scale values must be finite and > 0".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mlops_booster::tree::NO_NODE;
+    use mlops_booster::{BoosterError, Node, Tree};
+
+    use super::*;
+
+    #[test]
+    fn malformed_booster_is_an_error_not_a_panic() {
+        let root = Node {
+            left: 1,
+            right: 7, // only two nodes
+            ..Node::leaf(NO_NODE, 0.0, 1.0)
+        };
+        let booster = Booster {
+            trees: vec![Tree {
+                nodes: vec![root, Node::leaf(0, 0.5, 1.0)],
+            }],
+            base_score: 0.5,
+            num_feature: 1,
+            feature_names: vec![],
+            attributes: Default::default(),
+        };
+        match Estimator::trees(booster) {
+            Err(ModelError::Booster(BoosterError::MalformedBooster(message))) => {
+                assert!(
+                    message.contains("`trees[0].nodes[0].right` is 7"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a malformed-booster error, got {other:?}"),
+        }
     }
 }

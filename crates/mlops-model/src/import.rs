@@ -55,7 +55,7 @@ pub fn import_xgboost(
         git_sha: None,
         mlops_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    ModelBundle::new(metadata, Estimator::trees(booster))
+    ModelBundle::new(metadata, Estimator::trees(booster)?)
 }
 
 fn preprocessor_from_names(booster: &Booster, config: &ModelConfig) -> Result<Preprocessor> {

@@ -17,8 +17,10 @@
 // The inner loops index with `get_unchecked` (bounds checks are a fifth of the portable
 // loop's instructions) and the vector kernel uses `core::arch` intrinsics. Safety rests on
 // invariants established once in `Predictor::with_kernel` and `predict_margin`, noted at each
-// use.
+// use. Every unsafe operation, also inside an `unsafe fn`, sits in an `unsafe {}` block under a
+// `// SAFETY:` comment, so that each obligation is stated where it is discharged.
 #![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -29,6 +31,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod bits;
+mod check;
 mod perfect;
 
 use crate::error::{BoosterError, Result};
@@ -85,6 +88,32 @@ pub fn set_preferred_kernel(kernel: Kernel) {
     PREFERRED.store(kernel as u8, Ordering::Relaxed);
 }
 
+/// The set of kernels that scored some rows of one call: [`Predictor::kernel`] says which
+/// kernel full blocks use, this says what actually ran (the tests print and check it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct KernelsRun(u8);
+
+impl KernelsRun {
+    /// This set plus `kernel`.
+    fn with(self, kernel: Kernel) -> Self {
+        KernelsRun(self.0 | 1 << kernel as u8)
+    }
+
+    /// Kernels in either set.
+    fn union(self, other: Self) -> Self {
+        KernelsRun(self.0 | other.0)
+    }
+
+    /// The kernels in the set, fastest first.
+    #[cfg(test)]
+    fn kernels(self) -> Vec<Kernel> {
+        [Kernel::Avx512, Kernel::Avx2, Kernel::Portable]
+            .into_iter()
+            .filter(|&k| self.0 & (1 << k as u8) != 0)
+            .collect()
+    }
+}
+
 /// A compiled, immutable form of a [`Booster`] for scoring many rows. Cheap to share between
 /// threads.
 #[derive(Debug, Clone)]
@@ -103,7 +132,10 @@ pub struct Predictor {
 impl Predictor {
     /// Compile a booster for the fastest kernel this CPU and forest allow (or as
     /// [`set_preferred_kernel`] asked).
-    pub fn new(booster: &Booster) -> Self {
+    ///
+    /// Fails with [`BoosterError::MalformedBooster`] when the booster breaks the tree
+    /// invariants (see [`Predictor::with_kernel`]).
+    pub fn new(booster: &Booster) -> Result<Self> {
         let preferred = match PREFERRED.load(Ordering::Relaxed) {
             p if p == Kernel::Portable as u8 => Kernel::Portable,
             p if p == Kernel::Avx2 as u8 => Kernel::Avx2,
@@ -114,7 +146,12 @@ impl Predictor {
 
     /// Compile a booster for `preferred` or the best kernel below it (in the order
     /// `Avx512`, `Avx2`, `Portable`) that this CPU and forest allow.
-    pub fn with_kernel(booster: &Booster, preferred: Kernel) -> Self {
+    ///
+    /// Fails with [`BoosterError::MalformedBooster`], naming the tree, node, field and value,
+    /// when a tree is empty, a split's child index is out of range, a node is reached twice
+    /// (a cycle or a shared node), or a split's feature index is not below `num_feature`.
+    pub fn with_kernel(booster: &Booster, preferred: Kernel) -> Result<Self> {
+        check::check_booster(booster)?;
         let mut nodes = Vec::new();
         let mut values = Vec::new();
         let mut trees = Vec::with_capacity(booster.trees.len());
@@ -129,9 +166,9 @@ impl Predictor {
         // Invariants the inner loops rely on: a step from node `i` only reaches nodes (either
         // both children exist, or the node is a leaf whose test never sends a row left and
         // whose `left + 1` is `i`), and every feature index is below `num_feature` (leaves use
-        // feature 0, and `num_feature >= 1` whenever a tree has a split). `Booster`s come from
-        // training or from `from_xgboost_json`, which both guarantee this; re-check rather
-        // than trust.
+        // feature 0, and `num_feature >= 1` whenever a tree has a split). `check_booster` makes
+        // `flatten` produce exactly this; re-check the array the kernels index rather than
+        // trust that argument.
         let num_feature = booster.num_feature;
         let sound = nodes.len() < u32::MAX as usize
             && nodes.iter().enumerate().all(|(i, n)| {
@@ -141,7 +178,11 @@ impl Predictor {
                 let children = (n.left as usize) + 1 < nodes.len();
                 (leaf || children) && (n.feature as usize) < num_feature.max(1)
             });
-        assert!(sound, "booster with out-of-range node or feature index");
+        if !sound {
+            return Err(BoosterError::MalformedBooster(
+                "the flattened forest has an out-of-range node or feature index".to_string(),
+            ));
+        }
         let simd = match preferred {
             Kernel::Avx512 if avx512_available() => Some(Kernel::Avx512),
             Kernel::Avx512 | Kernel::Avx2 if avx2_available() => Some(Kernel::Avx2),
@@ -152,14 +193,14 @@ impl Predictor {
                 .and_then(|f| bits::BinnedForest::new(&f, num_feature))
                 .map(|forest| (kernel, forest))
         });
-        Predictor {
+        Ok(Predictor {
             nodes,
             values,
             trees,
             base_margin: booster.base_margin(),
             num_feature,
             binned,
-        }
+        })
     }
 
     /// The kernel that scores full blocks.
@@ -184,6 +225,12 @@ impl Predictor {
 
     /// Raw margins (log-odds) for a row-major matrix.
     pub fn predict_margin(&self, x: &[f32], n_features: usize) -> Result<Vec<f32>> {
+        self.margin_and_kernels(x, n_features).map(|(out, _)| out)
+    }
+
+    /// [`Predictor::predict_margin`], also saying which kernels scored rows: full blocks go to
+    /// [`Predictor::kernel`], the rows left over to the portable kernel (what tests check).
+    fn margin_and_kernels(&self, x: &[f32], n_features: usize) -> Result<(Vec<f32>, KernelsRun)> {
         if n_features != self.num_feature || (n_features > 0 && !x.len().is_multiple_of(n_features))
         {
             return Err(BoosterError::FeatureCountMismatch {
@@ -193,44 +240,54 @@ impl Predictor {
         }
         let n_rows = x.len().checked_div(n_features).unwrap_or(0);
         let mut out = vec![0f32; n_rows];
-        if n_rows < TASK_ROWS {
-            self.margin_rows(x, &mut out);
+        let ran = if n_rows < TASK_ROWS {
+            self.margin_rows(x, &mut out)
         } else {
             out.par_chunks_mut(TASK_ROWS)
                 .zip(x.par_chunks(TASK_ROWS * n_features))
-                .for_each(|(o, rows)| self.margin_rows(rows, o));
-        }
-        Ok(out)
+                .map(|(o, rows)| self.margin_rows(rows, o))
+                .reduce(KernelsRun::default, KernelsRun::union)
+        };
+        Ok((out, ran))
     }
 
-    /// Margins of whole rows `x` into `out` (one per row).
-    fn margin_rows(&self, x: &[f32], out: &mut [f32]) {
+    /// Margins of whole rows `x` into `out` (one per row); returns the kernels that ran.
+    fn margin_rows(&self, x: &[f32], out: &mut [f32]) -> KernelsRun {
         let nf = self.num_feature.max(1);
         let mut rest = (x, out);
+        let mut ran = KernelsRun::default();
         // Fewer rows than a block (a serving request) need no scratch space.
-        // SAFETY (both kernels): `binned` is only set when the CPU has the kernel's
-        // features (`with_kernel`); `simd_blocks` passes 512 whole rows of `nf` values;
-        // `forest` and `scratch` were built for this predictor's features, of which there are
-        // fewer than 2^21 (`PerfectForest::new`).
         #[cfg(target_arch = "x86_64")]
         if let Some((kernel, forest)) = self
             .binned
             .as_ref()
             .filter(|_| rest.1.len() >= bits::BLOCK_ROWS)
         {
+            ran = ran.with(*kernel);
             if *kernel == Kernel::Avx512 {
                 let mut scratch = avx512::Scratch::new(forest);
-                rest = self.simd_blocks(rest, |block, acc| unsafe {
-                    avx512::walk_block(forest, block, nf, &mut scratch, acc)
+                rest = self.simd_blocks(rest, |block, acc| {
+                    // SAFETY: `binned` holds `Avx512` only when this CPU has AVX-512F/BW
+                    // (`with_kernel`). `simd_blocks` passes 512 whole rows of `nf` values.
+                    // `forest` was built for `num_feature` features, which is `nf`: a binned
+                    // forest has a split, so `num_feature >= 1`, and `PerfectForest::new`
+                    // keeps `num_feature <= i32::MAX / 1024`, so `16 * nf` fits an `i32`;
+                    // `scratch` was built for `forest` just above.
+                    unsafe { avx512::walk_block(forest, block, nf, &mut scratch, acc) }
                 });
             } else {
                 let mut scratch = avx2::Scratch::new(forest);
-                rest = self.simd_blocks(rest, |block, acc| unsafe {
-                    avx2::walk_block(forest, block, nf, &mut scratch, acc)
+                rest = self.simd_blocks(rest, |block, acc| {
+                    // SAFETY: `binned` holds `Avx2` only when this CPU has AVX2
+                    // (`with_kernel`); the rest as for AVX-512 above (`8 * nf` fits an `i32`).
+                    unsafe { avx2::walk_block(forest, block, nf, &mut scratch, acc) }
                 });
             }
         }
         let (x, out) = rest;
+        if !out.is_empty() {
+            ran = ran.with(Kernel::Portable);
+        }
         for (block, o) in x.chunks(BLOCK_ROWS * nf).zip(out.chunks_mut(BLOCK_ROWS)) {
             let mut acc = [0f32; BLOCK_ROWS];
             if block.iter().any(|v| v.is_nan()) {
@@ -242,6 +299,7 @@ impl Predictor {
                 *o = self.base_margin + a;
             }
         }
+        ran
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -284,10 +342,13 @@ impl Predictor {
             for _ in 0..tree.depth {
                 for (i, slot) in idx[..n].iter_mut().enumerate() {
                     // SAFETY: `slot` starts at a root and only ever takes `left` or `left + 1`
-                    // of a node, both checked to be node indices in `with_kernel`.
+                    // of a node; `with_kernel` checked that both are node indices (for a leaf,
+                    // `left + 1` is the leaf itself and its test never sends a row left).
                     let node = unsafe { *self.nodes.get_unchecked(*slot as usize) };
-                    // SAFETY: `i < n` and `node.feature < nf` (checked in `new`), so the index
-                    // is below `n * nf == block.len()`.
+                    // SAFETY: `i < n`, and `node.feature < nf`: a split's feature is below
+                    // `num_feature` (`with_kernel`), a leaf's is 0 and a leaf is only stepped
+                    // on in a tree with a split, so `nf >= 1`. The index is thus below
+                    // `n * nf == block.len()` (asserted above).
                     let value = unsafe { *block.get_unchecked(i * nf + node.feature as usize) };
                     let mut go_left = value < node.threshold;
                     if MISSING {
@@ -297,7 +358,8 @@ impl Predictor {
                 }
             }
             for (a, &i) in acc[..n].iter_mut().zip(&idx[..n]) {
-                // SAFETY: as above, `i` is a node index, and `values` has one per node.
+                // SAFETY: as above, `i` is a node index, and `flatten` pushes one value per
+                // node.
                 *a += unsafe { *self.values.get_unchecked(i as usize) };
             }
         }
@@ -413,7 +475,7 @@ mod tests {
     #[test]
     fn flat_prediction_equals_tree_walk() {
         let b = booster();
-        let p = Predictor::new(&b);
+        let p = Predictor::new(&b).unwrap();
         let mut x = Vec::new();
         for i in 0..5_000 {
             let a = if i % 11 == 0 {
@@ -434,7 +496,16 @@ mod tests {
             .map(|v| if v.is_nan() { 0.3 } else { *v })
             .collect();
         for x in [x, without_nan] {
+            let (margins, ran) = p.margin_and_kernels(&x, 2).unwrap();
+            eprintln!("kernels run: {:?}", ran.kernels());
+            // 5,000 rows: 9 full blocks of 512 for a vector kernel, the tail portable.
+            let mut want_ran = vec![p.kernel()];
+            if p.kernel() != Kernel::Portable {
+                want_ran.push(Kernel::Portable);
+            }
+            assert_eq!(ran.kernels(), want_ran);
             let got = p.predict_proba(&x, 2).unwrap();
+            assert_eq!(margins.len(), got.len());
             for (r, g) in got.iter().enumerate() {
                 let want = b.predict_proba_row(&x[r * 2..r * 2 + 2]);
                 assert!((g - want).abs() < 1e-6, "row {r}: {g} vs {want}");
@@ -528,16 +599,20 @@ mod tests {
                     })
                     .collect();
                 for kernel in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512] {
-                    let p = Predictor::with_kernel(&forest, kernel);
-                    let available = match kernel {
-                        Kernel::Avx512 => avx512_available(),
-                        Kernel::Avx2 => avx2_available(),
-                        Kernel::Portable => true,
-                    };
-                    if depth <= 6 && available {
-                        assert_eq!(p.kernel(), kernel, "depth {depth}, grid {grid}");
-                    }
-                    let got = p.predict_margin(&x, nf).unwrap();
+                    let p = Predictor::with_kernel(&forest, kernel).unwrap();
+                    let (got, ran) = p.margin_and_kernels(&x, nf).unwrap();
+                    eprintln!(
+                        "depth {depth}, grid {grid}, {rows} rows, {kernel:?} forced: kernels \
+                         run: {:?}",
+                        ran.kernels()
+                    );
+                    let expected = expected_kernel(kernel, depth);
+                    assert_eq!(p.kernel(), expected, "depth {depth}, grid {grid}");
+                    assert_eq!(
+                        ran.kernels(),
+                        kernels_for(expected, rows),
+                        "depth {depth}, grid {grid}, {rows} rows, {kernel:?} forced"
+                    );
                     for (r, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert_eq!(
                             g.to_bits(),
@@ -551,39 +626,80 @@ mod tests {
         }
     }
 
+    /// The kernel `with_kernel(forest, forced)` must pick for a forest of `depth` on this CPU:
+    /// the forced one or the best one below it, portable past depth 6.
+    fn expected_kernel(forced: Kernel, depth: usize) -> Kernel {
+        match forced {
+            _ if depth > 6 => Kernel::Portable,
+            Kernel::Avx512 if avx512_available() => Kernel::Avx512,
+            Kernel::Avx512 | Kernel::Avx2 if avx2_available() => Kernel::Avx2,
+            _ => Kernel::Portable,
+        }
+    }
+
+    /// The kernels that score `rows` rows when full blocks go to `kernel`: it takes every
+    /// whole block of 512 (work items are whole blocks), the portable kernel the rest.
+    fn kernels_for(kernel: Kernel, rows: usize) -> Vec<Kernel> {
+        let vector_rows = if kernel == Kernel::Portable {
+            0
+        } else {
+            rows / bits::BLOCK_ROWS * bits::BLOCK_ROWS
+        };
+        let mut ran = Vec::new();
+        if vector_rows > 0 {
+            ran.push(kernel);
+        }
+        if rows > vector_rows {
+            ran.push(Kernel::Portable);
+        }
+        ran
+    }
+
+    /// The kernel a predictor picked, after checking on 513 rows (one block and a tail) that
+    /// it is what scores full blocks; prints the kernels that ran.
+    fn kernel_that_runs(name: &str, forest: &Booster, p: &Predictor) -> Kernel {
+        let nf = forest.num_feature;
+        let x = random_rows(3, bits::BLOCK_ROWS + 1, nf, 12);
+        let (_, ran) = p.margin_and_kernels(&x, nf).unwrap();
+        eprintln!("{name}: kernels run: {:?}", ran.kernels());
+        assert_eq!(
+            ran.kernels(),
+            kernels_for(p.kernel(), bits::BLOCK_ROWS + 1),
+            "{name}"
+        );
+        p.kernel()
+    }
+
     #[test]
     fn vector_kernel_is_chosen_when_the_cpu_and_forest_allow_it() {
         let shallow = random_forest(1, 10, 6, 4, 12);
         let deep = random_forest(1, 10, 7, 4, 12);
         // Thresholds from 300 values on one feature: more than 254 distinct ones.
         let fine = random_forest(1, 400, 6, 1, 300);
-        let best = if avx512_available() {
-            Kernel::Avx512
-        } else if avx2_available() {
-            Kernel::Avx2
-        } else {
-            Kernel::Portable
+        let best = expected_kernel(Kernel::Avx512, 6);
+        let runs = |name: &str, forest: &Booster, kernel: Option<Kernel>| {
+            let p = match kernel {
+                Some(kernel) => Predictor::with_kernel(forest, kernel),
+                None => Predictor::new(forest),
+            };
+            kernel_that_runs(name, forest, &p.unwrap())
         };
-        assert_eq!(Predictor::new(&shallow).kernel(), best);
+        assert_eq!(runs("shallow, best", &shallow, None), best);
         assert_eq!(
-            Predictor::with_kernel(&shallow, Kernel::Avx2).kernel(),
-            if avx2_available() {
-                Kernel::Avx2
-            } else {
-                Kernel::Portable
-            }
+            runs("shallow, avx2 forced", &shallow, Some(Kernel::Avx2)),
+            expected_kernel(Kernel::Avx2, 6)
         );
-        assert_eq!(Predictor::new(&deep).kernel(), Kernel::Portable);
-        assert_eq!(Predictor::new(&fine).kernel(), Kernel::Portable);
+        assert_eq!(runs("deep, best", &deep, None), Kernel::Portable);
+        assert_eq!(runs("fine, best", &fine, None), Kernel::Portable);
         assert_eq!(
-            Predictor::with_kernel(&shallow, Kernel::Portable).kernel(),
+            runs("shallow, portable forced", &shallow, Some(Kernel::Portable)),
             Kernel::Portable
         );
     }
 
     #[test]
     fn wrong_width_is_an_error() {
-        let p = Predictor::new(&booster());
+        let p = Predictor::new(&booster()).unwrap();
         let err = p.predict_proba(&[0.0; 6], 3).unwrap_err();
         assert!(matches!(
             err,

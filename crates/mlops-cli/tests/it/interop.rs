@@ -41,6 +41,7 @@ fn model_trained_by_python_xgboost_scores_the_same_here() {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     let probs = mlops_booster::Predictor::new(&booster)
+        .unwrap()
         .predict_proba(&x, booster.num_feature)
         .unwrap();
     let expected = read_json_probabilities(&py.join("probabilities.json"));
