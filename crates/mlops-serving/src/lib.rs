@@ -20,6 +20,8 @@ mod app;
 pub mod config;
 mod error;
 pub mod logging;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::path::Path;
 

@@ -38,38 +38,7 @@ fn ready_app() -> Router {
 
 /// The fixture rows as JSON instances: numbers for numeric/binary columns, strings otherwise.
 fn instances() -> Vec<Value> {
-    let text = std::fs::read_to_string(fixtures().join("rows.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let numeric = [
-        "tenure",
-        "monthly_charges",
-        "total_charges",
-        "female",
-        "senior_citizen",
-        "partner",
-        "dependents",
-        "phone_service",
-        "paperless_billing",
-    ];
-    lines
-        .map(|l| {
-            let mut obj = serde_json::Map::new();
-            for (h, v) in header.iter().zip(l.split(',')) {
-                let value = if numeric.contains(h) {
-                    if v.is_empty() {
-                        Value::Null
-                    } else {
-                        json!(v.parse::<f64>().unwrap())
-                    }
-                } else {
-                    json!(v)
-                };
-                obj.insert(h.to_string(), value);
-            }
-            Value::Object(obj)
-        })
-        .collect()
+    mlops_serving::testing::churn_instances(&fixtures().join("rows.csv"))
 }
 
 async fn send(

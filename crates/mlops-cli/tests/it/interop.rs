@@ -62,7 +62,7 @@ fn python_model_imported_serves_python_probabilities() {
     import_xgboost(&py.join("model.json"), &imported);
     let expected = read_json_probabilities(&py.join("probabilities.json"));
 
-    let server = Server::start(&imported);
+    let server = serve(&imported);
     server.wait_healthy();
     let served = server.score(&churn_instances(), 500);
     assert_eq!(served.len(), expected.len());
@@ -90,7 +90,7 @@ fn python_model_with_pandas_column_order_is_imported_and_served() {
     let csv = dir.path().join("batch.csv");
     predict(&imported, &churn_csv(), &csv);
     let batch = read_probabilities(&csv, "churn_probability");
-    let server = Server::start(&imported);
+    let server = serve(&imported);
     server.wait_healthy();
     let served = server.score(&churn_instances(), 64);
     for (name, got) in [("batch", &batch), ("server", &served)] {
