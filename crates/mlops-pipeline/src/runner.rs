@@ -5,10 +5,10 @@
 //! trigger conditions evaluated, caching by (component spec, executor, parameters, input
 //! artifact *contents*, binary digest), per-task logs and a run record (`<root>/<job>/run.json`).
 //!
-//! - [`schedule`]: DAG order and parallelism; [`task`]: one task (sub-DAG or container);
-//! - [`inputs`]: where each input comes from; [`step`]: the subprocess;
-//! - [`cache`]: cache keys and entries, artifact content digests; [`outputs`]: output checks;
-//! - [`record`]: the run record.
+//! - `schedule`: DAG order and parallelism; `task`: one task (sub-DAG or container);
+//! - `inputs`: where each input comes from; `step`: the subprocess;
+//! - `cache`: cache keys and entries, artifact content digests; `outputs`: output checks;
+//! - `record`: the run record.
 //!
 //! Steps run in `<root>/<job>/<task>/`, not in the caller's folder. So that relative paths
 //! given as pipeline parameters (`data_path=data/x.csv`) keep meaning what they mean to the
