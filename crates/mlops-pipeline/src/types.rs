@@ -145,6 +145,7 @@ impl ArtifactType {
 
     /// The IR `artifactType` object.
     pub fn ir(self) -> serde_json::Value {
-        serde_json::json!({ "schemaTitle": self.schema_title(), "schemaVersion": Self::SCHEMA_VERSION })
+        // Two strings always serialise.
+        serde_json::to_value(self.ir_type()).unwrap_or_default()
     }
 }

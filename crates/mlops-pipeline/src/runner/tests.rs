@@ -259,8 +259,8 @@ fn a_trigger_condition_runs_or_skips_its_sub_dag() {
 #[test]
 fn a_failed_step_is_recorded_and_its_dependants_do_not_run() {
     let mut doc = copy_then_count();
-    let f_missing = "/nonexistent/table.csv";
-    doc["root"]["inputDefinitions"]["parameters"]["source"]["defaultValue"] = json!(f_missing);
+    doc["root"]["inputDefinitions"]["parameters"]["source"]["defaultValue"] =
+        json!("/nonexistent/table.csv");
     let f = Fixture::new(&doc);
     let err = f.run(&[]).unwrap_err().to_string();
     assert!(
