@@ -110,4 +110,91 @@ mod tests {
             .unwrap_err()
             .contains("unsupported"));
     }
+
+    fn params() -> BTreeMap<String, Value> {
+        [
+            ("b".to_string(), json!(true)),
+            ("n".to_string(), json!(3)),
+            ("s".to_string(), json!("it's")),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn every_operator_on_numbers() {
+        let p = params();
+        let cases = [
+            ("==", 3, true),
+            ("==", 4, false),
+            ("!=", 4, true),
+            ("!=", 3, false),
+            ("<", 4, true),
+            ("<", 3, false),
+            ("<=", 3, true),
+            ("<=", 2, false),
+            (">", 2, true),
+            (">", 3, false),
+            (">=", 3, true),
+            (">=", 4, false),
+        ];
+        for (op, rhs, expected) in cases {
+            let expr = format!("inputs.parameter_values['n'] {op} {rhs}");
+            assert_eq!(evaluate(&expr, &p), Ok(expected), "{expr}");
+        }
+        // An integer parameter compares with a float literal.
+        assert_eq!(evaluate("inputs.parameter_values['n'] < 3.5", &p), Ok(true));
+    }
+
+    #[test]
+    fn strings_booleans_and_quoting() {
+        let p = params();
+        // kfp escapes a quote inside a string literal as \'.
+        assert_eq!(
+            evaluate(r"inputs.parameter_values['s'] == 'it\'s'", &p),
+            Ok(true)
+        );
+        assert_eq!(
+            evaluate(r#"inputs.parameter_values["s"] != "its""#, &p),
+            Ok(true)
+        );
+        assert_eq!(
+            evaluate("inputs.parameter_values['b'] == false", &p),
+            Ok(false)
+        );
+        assert_eq!(
+            evaluate("  inputs.parameter_values['b']==true  ", &p),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn each_malformed_condition_is_an_error_naming_it() {
+        let p = params();
+        let cases = [
+            ("inputs.parameter_values[n] == 1", "unsupported condition"),
+            ("inputs.parameter_values['n == 1", "unterminated name"),
+            ("inputs.parameter_values['n' == 1", "expected `]`"),
+            ("inputs.parameter_values['n'] ~ 1", "no comparison operator"),
+            (
+                "inputs.parameter_values['n'] == one",
+                "cannot read the value `one`",
+            ),
+            (
+                "inputs.parameter_values['m'] == 1",
+                "reads `m`, which is not an input",
+            ),
+            (
+                "inputs.parameter_values['b'] == 1",
+                "values of different types",
+            ),
+        ];
+        for (expr, expected) in cases {
+            let err = evaluate(expr, &p).unwrap_err();
+            assert!(
+                err.contains(expected),
+                "{expr}: expected `{expected}`, got `{err}`"
+            );
+        }
+    }
 }

@@ -6,9 +6,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::dag::{Pipeline, Source, Task};
+use crate::ir::model::{
+    ArtifactSource, ArtifactSpec, CachingOptions, ComponentRef, ContainerSpec, DagSpec,
+    Definitions, DeploymentSpec, ExecutorSpec, IrComponent, ParameterSource, ParameterSpec,
+    PipelineInfo, PipelineSpec, PipelineTaskSpec, Resources, RuntimeValue, TaskInfo, TaskInputs,
+    TaskOutputArtifact, TaskOutputParameter, TriggerPolicy,
+};
 use crate::spec::{ComponentSpec, PortKind};
 use crate::types::ParamType;
 
@@ -33,39 +39,49 @@ impl Default for ImageConfig {
     }
 }
 
-fn defs(ports: &[crate::spec::Port]) -> Value {
-    let mut params = Map::new();
-    let mut artifacts = Map::new();
+fn defs(ports: &[crate::spec::Port]) -> Option<Definitions> {
+    let mut d = Definitions::default();
     for p in ports {
+        let description = (!p.description.is_empty()).then(|| p.description.to_string());
         match &p.kind {
             PortKind::Param { ty, default } => {
-                let mut d = json!({ "parameterType": ty.ir_name() });
-                if let Some(v) = default {
-                    d["defaultValue"] = v.clone();
-                    d["isOptional"] = json!(true);
-                }
-                if !p.description.is_empty() {
-                    d["description"] = json!(p.description);
-                }
-                params.insert(p.name.to_string(), d);
+                let spec = ParameterSpec {
+                    default_value: default.clone(),
+                    is_optional: default.as_ref().map(|_| true),
+                    description,
+                    ..ParameterSpec::of(*ty)
+                };
+                d.parameters.insert(p.name.to_string(), spec);
             }
             PortKind::Artifact(a) => {
-                let mut d = json!({ "artifactType": a.ir() });
-                if !p.description.is_empty() {
-                    d["description"] = json!(p.description);
-                }
-                artifacts.insert(p.name.to_string(), d);
+                let spec = ArtifactSpec {
+                    artifact_type: a.ir_type(),
+                    description,
+                };
+                d.artifacts.insert(p.name.to_string(), spec);
             }
         }
     }
-    let mut out = Map::new();
-    if !params.is_empty() {
-        out.insert("parameters".into(), Value::Object(params));
+    d.non_empty()
+}
+
+/// How a task input refers to its value.
+enum InputRef {
+    Param(ParameterSource),
+    Artifact(ArtifactSource),
+}
+
+impl InputRef {
+    fn insert_into(self, name: String, inputs: &mut TaskInputs) {
+        match self {
+            InputRef::Param(p) => {
+                inputs.parameters.insert(name, p);
+            }
+            InputRef::Artifact(a) => {
+                inputs.artifacts.insert(name, a);
+            }
+        }
     }
-    if !artifacts.is_empty() {
-        out.insert("artifacts".into(), Value::Object(artifacts));
-    }
-    Value::Object(out)
 }
 
 /// A value that crosses into a scope from outside it.
@@ -90,8 +106,8 @@ impl Channel {
 struct Compiler<'a> {
     pipeline: &'a Pipeline,
     image: &'a ImageConfig,
-    components: Map<String, Value>,
-    executors: Map<String, Value>,
+    components: BTreeMap<String, IrComponent>,
+    executors: BTreeMap<String, ExecutorSpec>,
 }
 
 impl<'a> Compiler<'a> {
@@ -160,25 +176,31 @@ impl<'a> Compiler<'a> {
     }
 
     /// How a value is referenced from scope `scope` (root or a condition).
-    fn reference(&self, channel: &Channel, scope: Option<usize>) -> (bool, Value) {
+    fn reference(&self, channel: &Channel, scope: Option<usize>) -> InputRef {
         let local = match channel {
             Channel::Param(_) => scope.is_none(),
             Channel::TaskParam(t, _) | Channel::TaskArtifact(t, _) => self.scope_of(t) == scope,
         };
         match (channel, local) {
-            (Channel::Param(p), true) => (false, json!({ "componentInputParameter": p })),
-            (Channel::TaskParam(t, o), true) => (
-                false,
-                json!({ "taskOutputParameter": { "producerTask": t, "outputParameterKey": o } }),
-            ),
-            (Channel::TaskArtifact(t, o), true) => (
-                true,
-                json!({ "taskOutputArtifact": { "producerTask": t, "outputArtifactKey": o } }),
-            ),
-            (Channel::TaskArtifact(..), false) => {
-                (true, json!({ "componentInputArtifact": channel.name() }))
+            (Channel::Param(p), true) => {
+                InputRef::Param(ParameterSource::ComponentInputParameter(p.clone()))
             }
-            (_, false) => (false, json!({ "componentInputParameter": channel.name() })),
+            (Channel::TaskParam(t, o), true) => {
+                InputRef::Param(ParameterSource::TaskOutputParameter(TaskOutputParameter {
+                    producer_task: t.clone(),
+                    output_parameter_key: o.clone(),
+                }))
+            }
+            (Channel::TaskArtifact(t, o), true) => {
+                InputRef::Artifact(ArtifactSource::TaskOutputArtifact(TaskOutputArtifact {
+                    producer_task: t.clone(),
+                    output_artifact_key: o.clone(),
+                }))
+            }
+            (Channel::TaskArtifact(..), false) => {
+                InputRef::Artifact(ArtifactSource::ComponentInputArtifact(channel.name()))
+            }
+            (_, false) => InputRef::Param(ParameterSource::ComponentInputParameter(channel.name())),
         }
     }
 
@@ -191,55 +213,51 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn component_task(&mut self, t: &Task) -> Value {
+    fn component_task(&mut self, t: &Task) -> PipelineTaskSpec {
         let comp = format!("comp-{}", t.name);
         let exec = format!("exec-{}", t.name);
         let spec: &ComponentSpec = &t.component;
-        let mut component = Map::new();
-        component.insert("executorLabel".into(), json!(exec));
-        for (key, ports) in [
-            ("inputDefinitions", &spec.inputs),
-            ("outputDefinitions", &spec.outputs),
-        ] {
-            let d = defs(ports);
-            if d.as_object().is_some_and(|m| !m.is_empty()) {
-                component.insert(key.into(), d);
-            }
-        }
-        self.components
-            .insert(comp.clone(), Value::Object(component));
-        let mut container = json!({
-            "image": self.image.image,
-            "command": [self.image.command],
-            "args": ["--executor-input", "{{$}}", "--component", spec.name],
-        });
+        let component = IrComponent {
+            executor_label: Some(exec.clone()),
+            input_definitions: defs(&spec.inputs),
+            output_definitions: defs(&spec.outputs),
+            dag: None,
+        };
+        self.components.insert(comp.clone(), component);
         // kfp writes the string fields and, for older backends, the numeric ones.
-        let mut resources = Map::new();
-        if let Some(cpu) = &t.cpu_limit {
-            resources.insert("resourceCpuLimit".into(), json!(cpu));
-            if let Some(n) = cpu_number(cpu) {
-                resources.insert("cpuLimit".into(), json!(n));
-            }
-        }
-        if let Some(mem) = &t.memory_limit {
-            resources.insert("resourceMemoryLimit".into(), json!(mem));
-            if let Some(n) = memory_gb(mem) {
-                resources.insert("memoryLimit".into(), json!(n));
-            }
-        }
-        if !resources.is_empty() {
-            container["resources"] = Value::Object(resources);
-        }
-        self.executors
-            .insert(exec, json!({ "container": container }));
+        let resources = Resources {
+            resource_cpu_limit: t.cpu_limit.clone(),
+            cpu_limit: t.cpu_limit.as_deref().and_then(cpu_number),
+            resource_memory_limit: t.memory_limit.clone(),
+            memory_limit: t.memory_limit.as_deref().and_then(memory_gb),
+            ..Resources::default()
+        };
+        let container = ContainerSpec {
+            image: self.image.image.clone(),
+            command: vec![self.image.command.clone()],
+            args: ["--executor-input", "{{$}}", "--component", spec.name]
+                .map(str::to_string)
+                .to_vec(),
+            resources: (resources != Resources::default()).then_some(resources),
+        };
+        self.executors.insert(
+            exec,
+            ExecutorSpec {
+                container: Some(container),
+            },
+        );
 
-        let mut params = Map::new();
-        let mut artifacts = Map::new();
+        let mut inputs = TaskInputs::default();
         let mut deps: BTreeSet<String> = t.after.iter().cloned().collect();
         for (input, source) in &t.inputs {
             let channel = match source {
                 Source::Constant(v) => {
-                    params.insert(input.clone(), json!({ "runtimeValue": { "constant": v } }));
+                    let constant = RuntimeValue {
+                        constant: v.clone(),
+                    };
+                    inputs
+                        .parameters
+                        .insert(input.clone(), ParameterSource::RuntimeValue(constant));
                     continue;
                 }
                 Source::Param(p) => Channel::Param(p.clone()),
@@ -253,25 +271,24 @@ impl<'a> Compiler<'a> {
             if let Some(p) = self.producer_in_scope(&channel, t.scope) {
                 deps.insert(p);
             }
-            let (is_artifact, reference) = self.reference(&channel, t.scope);
-            if is_artifact {
-                artifacts.insert(input.clone(), reference);
-            } else {
-                params.insert(input.clone(), reference);
-            }
+            self.reference(&channel, t.scope)
+                .insert_into(input.clone(), &mut inputs);
         }
-        task_json(
-            t.display_name.as_deref().unwrap_or(&t.name),
-            &comp,
-            deps,
-            params,
-            artifacts,
-            Some(t.caching),
-            None,
-        )
+        PipelineTaskSpec {
+            task_info: TaskInfo {
+                name: t.display_name.clone().unwrap_or_else(|| t.name.clone()),
+            },
+            component_ref: ComponentRef { name: comp },
+            dependent_tasks: deps.into_iter().collect(),
+            inputs,
+            caching_options: Some(CachingOptions {
+                enable_cache: t.caching,
+            }),
+            trigger_policy: None,
+        }
     }
 
-    fn condition_task(&mut self, id: usize) -> Value {
+    fn condition_task(&mut self, id: usize) -> PipelineTaskSpec {
         let c = &self.pipeline.conditions[id - 1];
         let comp = format!("comp-condition-{id}");
         let channels = self.channels(id);
@@ -280,46 +297,40 @@ impl<'a> Compiler<'a> {
         all.insert(predicate.clone());
 
         // The sub-DAG component: its inputs are the channels, its tasks those in scope `id`.
-        let mut in_params = Map::new();
-        let mut in_artifacts = Map::new();
+        let mut definitions = Definitions::default();
         for ch in &all {
-            let ty = self.channel_type(ch);
-            match ty {
+            match self.channel_type(ch) {
                 PortKind::Param { ty, .. } => {
-                    in_params.insert(ch.name(), json!({ "parameterType": ty.ir_name() }));
+                    definitions
+                        .parameters
+                        .insert(ch.name(), ParameterSpec::of(ty));
                 }
                 PortKind::Artifact(a) => {
-                    in_artifacts.insert(ch.name(), json!({ "artifactType": a.ir() }));
+                    let spec = ArtifactSpec {
+                        artifact_type: a.ir_type(),
+                        description: None,
+                    };
+                    definitions.artifacts.insert(ch.name(), spec);
                 }
             }
         }
         let tasks = self.dag_tasks(Some(id));
-        let mut inputs = Map::new();
-        if !in_params.is_empty() {
-            inputs.insert("parameters".into(), Value::Object(in_params));
-        }
-        if !in_artifacts.is_empty() {
-            inputs.insert("artifacts".into(), Value::Object(in_artifacts));
-        }
-        self.components.insert(
-            comp.clone(),
-            json!({ "dag": { "tasks": tasks }, "inputDefinitions": inputs }),
-        );
+        let component = IrComponent {
+            dag: Some(DagSpec { tasks }),
+            input_definitions: Some(definitions),
+            ..IrComponent::default()
+        };
+        self.components.insert(comp.clone(), component);
 
         // The task in the parent scope that feeds the channels and carries the trigger.
-        let mut params = Map::new();
-        let mut artifacts = Map::new();
+        let mut inputs = TaskInputs::default();
         let mut deps = BTreeSet::new();
         for ch in &all {
             if let Some(p) = self.producer_in_scope(ch, c.parent) {
                 deps.insert(p);
             }
-            let (is_artifact, reference) = self.reference(ch, c.parent);
-            if is_artifact {
-                artifacts.insert(ch.name(), reference);
-            } else {
-                params.insert(ch.name(), reference);
-            }
+            self.reference(ch, c.parent)
+                .insert_into(ch.name(), &mut inputs);
         }
         let rhs = match &c.value {
             Value::String(s) => format!("'{}'", s.replace('\'', "\\'")),
@@ -330,8 +341,18 @@ impl<'a> Compiler<'a> {
             predicate.name(),
             c.op.cel()
         );
-        let name = format!("condition-{id}");
-        task_json(&name, &comp, deps, params, artifacts, None, Some(cel))
+        PipelineTaskSpec {
+            task_info: TaskInfo {
+                name: format!("condition-{id}"),
+            },
+            component_ref: ComponentRef { name: comp },
+            dependent_tasks: deps.into_iter().collect(),
+            inputs,
+            caching_options: None,
+            trigger_policy: Some(TriggerPolicy {
+                condition: Some(cel),
+            }),
+        }
     }
 
     fn channel_type(&self, ch: &Channel) -> PortKind {
@@ -357,8 +378,8 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn dag_tasks(&mut self, scope: Option<usize>) -> Value {
-        let mut tasks = Map::new();
+    fn dag_tasks(&mut self, scope: Option<usize>) -> BTreeMap<String, PipelineTaskSpec> {
+        let mut tasks = BTreeMap::new();
         let own: Vec<&'a Task> = self
             .pipeline
             .tasks
@@ -380,43 +401,8 @@ impl<'a> Compiler<'a> {
             let v = self.condition_task(id);
             tasks.insert(format!("condition-{id}"), v);
         }
-        Value::Object(tasks)
+        tasks
     }
-}
-
-fn task_json(
-    display: &str,
-    component: &str,
-    deps: BTreeSet<String>,
-    params: Map<String, Value>,
-    artifacts: Map<String, Value>,
-    caching: Option<bool>,
-    trigger: Option<String>,
-) -> Value {
-    let mut t = json!({
-        "taskInfo": { "name": display },
-        "componentRef": { "name": component },
-    });
-    if !deps.is_empty() {
-        t["dependentTasks"] = json!(deps);
-    }
-    let mut inputs = Map::new();
-    if !params.is_empty() {
-        inputs.insert("parameters".into(), Value::Object(params));
-    }
-    if !artifacts.is_empty() {
-        inputs.insert("artifacts".into(), Value::Object(artifacts));
-    }
-    if !inputs.is_empty() {
-        t["inputs"] = Value::Object(inputs);
-    }
-    if let Some(enable) = caching {
-        t["cachingOptions"] = json!({ "enableCache": enable });
-    }
-    if let Some(cel) = trigger {
-        t["triggerPolicy"] = json!({ "condition": cel });
-    }
-    t
 }
 
 /// CPUs from a Kubernetes-style quantity (`"2"`, `"500m"`).
@@ -451,35 +437,50 @@ fn memory_gb(q: &str) -> Option<f64> {
     q.parse::<f64>().ok().map(|bytes| bytes / 1e9)
 }
 
-/// Compile a pipeline to IR JSON.
-pub fn compile(pipeline: &Pipeline, image: &ImageConfig) -> Value {
+/// Compile a pipeline to the typed IR.
+pub fn compile_spec(pipeline: &Pipeline, image: &ImageConfig) -> PipelineSpec {
     let mut c = Compiler {
         pipeline,
         image,
-        components: Map::new(),
-        executors: Map::new(),
+        components: BTreeMap::new(),
+        executors: BTreeMap::new(),
     };
     let tasks = c.dag_tasks(None);
-    let mut root_params = Map::new();
+    let mut root_params = Definitions::default();
     for p in &pipeline.params {
-        let mut d = json!({ "parameterType": p.ty.ir_name(), "defaultValue": p.default, "isOptional": true });
-        if !p.description.is_empty() {
-            d["description"] = json!(p.description);
-        }
-        root_params.insert(p.name.clone(), d);
+        let spec = ParameterSpec {
+            default_value: Some(p.default.clone()),
+            is_optional: Some(true),
+            description: (!p.description.is_empty()).then(|| p.description.clone()),
+            ..ParameterSpec::of(p.ty)
+        };
+        root_params.parameters.insert(p.name.clone(), spec);
     }
-    let mut root = json!({ "dag": { "tasks": tasks } });
-    if !root_params.is_empty() {
-        root["inputDefinitions"] = json!({ "parameters": root_params });
+    PipelineSpec {
+        pipeline_info: PipelineInfo {
+            name: pipeline.name.clone(),
+            display_name: None,
+            description: Some(pipeline.description.clone()),
+        },
+        sdk_version: Some(format!("mlops-rs-{}", env!("CARGO_PKG_VERSION"))),
+        schema_version: Some(SCHEMA_VERSION.to_string()),
+        root: Some(IrComponent {
+            dag: Some(DagSpec { tasks }),
+            input_definitions: root_params.non_empty(),
+            ..IrComponent::default()
+        }),
+        components: c.components,
+        deployment_spec: DeploymentSpec {
+            executors: c.executors,
+        },
+        default_pipeline_root: None,
     }
-    json!({
-        "pipelineInfo": { "name": pipeline.name, "description": pipeline.description },
-        "sdkVersion": format!("mlops-rs-{}", env!("CARGO_PKG_VERSION")),
-        "schemaVersion": SCHEMA_VERSION,
-        "root": root,
-        "components": Value::Object(c.components),
-        "deploymentSpec": { "executors": Value::Object(c.executors) },
-    })
+}
+
+/// Compile a pipeline to IR JSON.
+pub fn compile(pipeline: &Pipeline, image: &ImageConfig) -> Value {
+    // Through `Value` so that keys come out sorted, as they always have.
+    serde_json::to_value(compile_spec(pipeline, image)).unwrap_or_default()
 }
 
 /// Compile to pretty JSON text.

@@ -53,13 +53,16 @@ pub enum PipelineError {
         /// The cause.
         source: std::io::Error,
     },
-    /// JSON problem.
-    #[error("invalid JSON in `{path}`: {message}")]
+    /// A file that cannot be read or written as JSON.
+    #[error("cannot {action} `{path}`")]
     Json {
+        /// What was being done (`write the run record`).
+        action: &'static str,
         /// The file.
         path: PathBuf,
-        /// serde's message.
-        message: String,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
     },
 }
 

@@ -101,3 +101,86 @@ pub struct ExecutorOutput {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub artifacts: BTreeMap<String, ArtifactList>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The executor input of CONTRACTS.md §2, as KFP writes it.
+    fn kfp_input() -> Value {
+        json!({
+            "inputs": {
+                "parameterValues": {"threshold": 0.5},
+                "artifacts": {"data": {"artifacts": [{
+                    "name": "data",
+                    "type": {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"},
+                    "uri": "gs://b/run/extract/data",
+                    "metadata": {"rows": 3000}
+                }]}}
+            },
+            "outputs": {
+                "parameters": {"auc": {"outputFile": "/gcs/b/run/evaluate/auc"}},
+                "artifacts": {"model": {"artifacts": [{
+                    "name": "model",
+                    "type": {"schemaTitle": "system.Model"},
+                    "uri": "gs://b/run/train/model"
+                }]}},
+                "outputFile": "/gcs/b/run/train/executor_output.json"
+            }
+        })
+    }
+
+    #[test]
+    fn executor_input_round_trips_in_proto3_json() {
+        let input: ExecutorInput = serde_json::from_value(kfp_input()).unwrap();
+        assert_eq!(input.inputs.parameter_values["threshold"], json!(0.5));
+        let data = &input.inputs.artifacts["data"].artifacts[0];
+        assert_eq!(data.artifact_type.schema_title, "system.Dataset");
+        assert_eq!(data.metadata["rows"], json!(3000));
+        assert_eq!(
+            input.outputs.parameters["auc"].output_file,
+            "/gcs/b/run/evaluate/auc"
+        );
+        assert_eq!(
+            input.outputs.artifacts["model"].artifacts[0]
+                .artifact_type
+                .schema_version,
+            ""
+        );
+        assert_eq!(serde_json::to_value(&input).unwrap(), kfp_input());
+    }
+
+    #[test]
+    fn executor_output_round_trips_and_leaves_empty_parts_out() {
+        let written = json!({
+            "parameterValues": {"is_better": true, "auc": 0.91},
+            "artifacts": {"metrics": {"artifacts": [{
+                "name": "metrics",
+                "type": {"schemaTitle": "system.Metrics", "schemaVersion": "0.0.1"},
+                "uri": "/r/j/evaluate/metrics",
+                "metadata": {"auc": 0.91}
+            }]}}
+        });
+        let out: ExecutorOutput = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(out.parameter_values["is_better"], json!(true));
+        assert_eq!(serde_json::to_value(&out).unwrap(), written);
+        assert_eq!(
+            serde_json::to_value(ExecutorOutput::default()).unwrap(),
+            json!({})
+        );
+    }
+
+    #[test]
+    fn missing_parts_read_as_empty_and_unknown_fields_are_ignored() {
+        let input: ExecutorInput =
+            serde_json::from_value(json!({"outputs": {"outputFile": "/o.json"}, "extra": 1}))
+                .unwrap();
+        assert!(input.inputs.parameter_values.is_empty());
+        assert_eq!(input.outputs.output_file, "/o.json");
+        let out: ExecutorOutput =
+            serde_json::from_value(json!({"artifacts": {"m": {"artifacts": [{}]}}})).unwrap();
+        assert_eq!(out.artifacts["m"].artifacts[0], RuntimeArtifact::default());
+    }
+}

@@ -1,57 +1,59 @@
 //! Reading compiled IR: strict structural checks (every `componentRef`, `executorLabel`,
 //! `producerTask`, output key and `componentInputParameter` resolves; no cycles) so that the
-//! runner and tests catch a broken spec before anything runs.
+//! runner and tests catch a broken spec before anything runs. The typed model of the IR is
+//! in [`model`].
+
+pub mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::compile::SCHEMA_VERSION;
+use model::{ArtifactSource, IrComponent, ParameterSource, PipelineSpec, PipelineTaskSpec};
 
 /// All problems with an IR document; empty when it is sound.
 pub fn problems(ir: &Value) -> Vec<String> {
-    let mut p = Vec::new();
     if !ir.is_object() {
         return vec!["the document is not a JSON object (a KFP PipelineSpec is expected)".into()];
     }
-    match ir.get("schemaVersion").and_then(Value::as_str) {
+    match PipelineSpec::deserialize(ir) {
+        Ok(spec) => check(&spec),
+        Err(e) => vec![format!("not a KFP PipelineSpec this runner can read: {e}")],
+    }
+}
+
+/// All problems with a typed IR document; empty when it is sound.
+pub fn check(ir: &PipelineSpec) -> Vec<String> {
+    let mut p = Vec::new();
+    match ir.schema_version.as_deref() {
         Some(SCHEMA_VERSION) => {}
         Some(other) => p.push(format!(
             "schemaVersion is `{other}`, expected `{SCHEMA_VERSION}`"
         )),
         None => p.push("schemaVersion is missing: this is not a KFP v2 PipelineSpec".into()),
     }
-    if ir
-        .pointer("/pipelineInfo/name")
-        .and_then(Value::as_str)
-        .is_none()
-    {
+    if ir.pipeline_info.name.is_empty() {
         p.push("pipelineInfo.name is missing".into());
     }
-    let empty = serde_json::Map::new();
-    let components = ir
-        .get("components")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let executors = ir
-        .pointer("/deploymentSpec/executors")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let Some(root) = ir.get("root") else {
+    let Some(root) = &ir.root else {
         p.push("root is missing".into());
         return p;
     };
-    check_component("root", root, components, &mut p, 0);
-    for (name, comp) in components {
-        if let Some(label) = comp.get("executorLabel").and_then(Value::as_str) {
-            match executors.get(label) {
-                None => p.push(format!("component `{name}`: executorLabel `{label}` is not in deploymentSpec.executors")),
-                Some(e) if e.pointer("/container/image").and_then(Value::as_str).is_none() => {
+    check_component("root", root, &ir.components, &mut p, 0);
+    for (name, comp) in &ir.components {
+        if let Some(label) = &comp.executor_label {
+            match ir.deployment_spec.executors.get(label) {
+                None => p.push(format!(
+                    "component `{name}`: executorLabel `{label}` is not in deploymentSpec.executors"
+                )),
+                Some(e) if e.container.as_ref().is_none_or(|c| c.image.is_empty()) => {
                     p.push(format!("executor `{label}`: container.image is missing"))
                 }
                 Some(_) => {}
             }
-        } else if comp.get("dag").is_none() {
+        } else if comp.dag.is_none() {
             p.push(format!(
                 "component `{name}` has neither executorLabel nor dag"
             ));
@@ -60,28 +62,10 @@ pub fn problems(ir: &Value) -> Vec<String> {
     p
 }
 
-/// A task's `dependentTasks` (empty when absent).
-pub(crate) fn dependent_tasks(task: &Value) -> BTreeSet<String> {
-    task.get("dependentTasks")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn names(v: Option<&Value>) -> BTreeSet<String> {
-    v.and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 fn check_component(
     name: &str,
-    comp: &Value,
-    components: &serde_json::Map<String, Value>,
+    comp: &IrComponent,
+    components: &BTreeMap<String, IrComponent>,
     p: &mut Vec<String>,
     depth: usize,
 ) {
@@ -91,105 +75,89 @@ fn check_component(
         ));
         return;
     }
-    let Some(tasks) = comp.pointer("/dag/tasks").and_then(Value::as_object) else {
+    let Some(dag) = &comp.dag else {
         return;
     };
-    let my_params = names(comp.pointer("/inputDefinitions/parameters"));
-    let my_artifacts = names(comp.pointer("/inputDefinitions/artifacts"));
+    let tasks = &dag.tasks;
+    let my_params = comp.input_parameters();
+    let my_artifacts = comp.input_artifacts();
     let mut graph: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (task_name, task) in tasks {
         let here = format!("{name}: task `{task_name}`");
-        let Some(comp_ref) = task.pointer("/componentRef/name").and_then(Value::as_str) else {
+        let comp_ref = task.component_ref.name.as_str();
+        if comp_ref.is_empty() {
             p.push(format!("{here}: componentRef.name is missing"));
             continue;
-        };
+        }
         let Some(target) = components.get(comp_ref) else {
             p.push(format!(
                 "{here}: componentRef `{comp_ref}` is not in components"
             ));
             continue;
         };
-        let target_params = names(target.pointer("/inputDefinitions/parameters"));
-        let target_artifacts = names(target.pointer("/inputDefinitions/artifacts"));
-        let mut deps = dependent_tasks(task);
-        for d in &deps {
+        for d in &task.dependent_tasks {
             if !tasks.contains_key(d) {
                 p.push(format!("{here}: dependentTasks names unknown task `{d}`"));
             }
         }
-        for (kind, defined) in [
-            ("parameters", &target_params),
-            ("artifacts", &target_artifacts),
-        ] {
-            let Some(inputs) = task
-                .pointer(&format!("/inputs/{kind}"))
-                .and_then(Value::as_object)
-            else {
-                continue;
-            };
-            for (input, source) in inputs {
-                if !defined.contains(input) {
-                    p.push(format!(
-                        "{here}: input `{input}` is not an input of `{comp_ref}`"
-                    ));
-                }
-                if let Some(param) = source
-                    .get("componentInputParameter")
-                    .and_then(Value::as_str)
-                {
-                    if !my_params.contains(param) {
+        let mut deps: BTreeSet<String> = task.dependent_tasks.iter().cloned().collect();
+        for (input, source) in &task.inputs.parameters {
+            if !target.input_parameters().contains_key(input) {
+                p.push(format!(
+                    "{here}: input `{input}` is not an input of `{comp_ref}`"
+                ));
+            }
+            match source {
+                ParameterSource::ComponentInputParameter(param) => {
+                    if !my_params.contains_key(param) {
                         p.push(format!(
                             "{here}: componentInputParameter `{param}` is not an input of `{name}`"
                         ));
                     }
                 }
-                if let Some(art) = source.get("componentInputArtifact").and_then(Value::as_str) {
-                    if !my_artifacts.contains(art) {
+                ParameterSource::TaskOutputParameter(o) => {
+                    deps.insert(o.producer_task.clone());
+                    match producer(name, &o.producer_task, tasks, components) {
+                        Ok(c) if c.output_parameters().contains_key(&o.output_parameter_key) => {}
+                        Ok(_) => p.push(format!(
+                            "{here}: `{}` has no output parameters `{}`",
+                            o.producer_task, o.output_parameter_key
+                        )),
+                        Err(problem) => p.push(format!("{here}: {problem}")),
+                    }
+                }
+                ParameterSource::RuntimeValue(_) => {}
+            }
+        }
+        for (input, source) in &task.inputs.artifacts {
+            if !target.input_artifacts().contains_key(input) {
+                p.push(format!(
+                    "{here}: input `{input}` is not an input of `{comp_ref}`"
+                ));
+            }
+            match source {
+                ArtifactSource::ComponentInputArtifact(art) => {
+                    if !my_artifacts.contains_key(art) {
                         p.push(format!(
                             "{here}: componentInputArtifact `{art}` is not an input of `{name}`"
                         ));
                     }
                 }
-                for (key, out_key, defs) in [
-                    ("taskOutputParameter", "outputParameterKey", "parameters"),
-                    ("taskOutputArtifact", "outputArtifactKey", "artifacts"),
-                ] {
-                    let Some(out) = source.get(key) else { continue };
-                    let producer = out
-                        .get("producerTask")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let output = out.get(out_key).and_then(Value::as_str).unwrap_or("");
-                    let Some(prod) = tasks.get(producer) else {
-                        p.push(format!(
-                            "{here}: producerTask `{producer}` is not a task of `{name}`"
-                        ));
-                        continue;
-                    };
-                    deps.insert(producer.to_string());
-                    let prod_comp = prod
-                        .pointer("/componentRef/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let outs = components
-                        .get(prod_comp)
-                        .map(|c| names(c.pointer(&format!("/outputDefinitions/{defs}"))))
-                        .unwrap_or_default();
-                    if !outs.contains(output) {
-                        p.push(format!(
-                            "{here}: `{producer}` has no output {defs} `{output}`"
-                        ));
+                ArtifactSource::TaskOutputArtifact(o) => {
+                    deps.insert(o.producer_task.clone());
+                    match producer(name, &o.producer_task, tasks, components) {
+                        Ok(c) if c.output_artifacts().contains_key(&o.output_artifact_key) => {}
+                        Ok(_) => p.push(format!(
+                            "{here}: `{}` has no output artifacts `{}`",
+                            o.producer_task, o.output_artifact_key
+                        )),
+                        Err(problem) => p.push(format!("{here}: {problem}")),
                     }
                 }
             }
         }
-        if let Some(cond) = task.pointer("/triggerPolicy/condition") {
-            if !cond.is_string() {
-                p.push(format!("{here}: triggerPolicy.condition is not a string"));
-            }
-        }
         graph.insert(task_name.as_str(), deps);
-        if target.get("dag").is_some() {
+        if target.dag.is_some() {
             check_component(comp_ref, target, components, p, depth + 1);
         }
     }
@@ -198,6 +166,23 @@ fn check_component(
             "{name}: the task graph has a cycle through `{cycle}`"
         ));
     }
+}
+/// The component of task `producer` in the DAG of component `scope`, or the problem.
+fn producer<'c>(
+    scope: &str,
+    producer: &str,
+    tasks: &BTreeMap<String, PipelineTaskSpec>,
+    components: &'c BTreeMap<String, IrComponent>,
+) -> Result<&'c IrComponent, String> {
+    let task = tasks
+        .get(producer)
+        .ok_or_else(|| format!("producerTask `{producer}` is not a task of `{scope}`"))?;
+    components.get(&task.component_ref.name).ok_or_else(|| {
+        format!(
+            "`{producer}` has no outputs: its componentRef `{}` is not in components",
+            task.component_ref.name
+        )
+    })
 }
 
 fn find_cycle(graph: &BTreeMap<&str, BTreeSet<String>>) -> Option<String> {
@@ -235,5 +220,155 @@ fn find_cycle(graph: &BTreeMap<&str, BTreeSet<String>>) -> Option<String> {
             .into_iter()
             .find(|(_, d)| *d > 0)
             .map(|(k, _)| k.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const DATASET: &str = "system.Dataset";
+
+    /// A small sound IR: `a` → `b`, and `condition-1` running `c` on `a`'s artifact.
+    fn sound() -> Value {
+        let ty = json!({"artifactType": {"schemaTitle": DATASET, "schemaVersion": "0.0.1"}});
+        json!({
+            "pipelineInfo": {"name": "p"},
+            "schemaVersion": "2.1.0",
+            "root": {
+                "inputDefinitions": {"parameters": {"seed": {"parameterType": "NUMBER_INTEGER"}}},
+                "dag": {"tasks": {
+                    "a": {"taskInfo": {"name": "a"}, "componentRef": {"name": "comp-a"}},
+                    "b": {
+                        "taskInfo": {"name": "b"},
+                        "componentRef": {"name": "comp-b"},
+                        "dependentTasks": ["a"],
+                        "inputs": {
+                            "parameters": {
+                                "x": {"taskOutputParameter": {"producerTask": "a", "outputParameterKey": "p"}},
+                                "s": {"componentInputParameter": "seed"}
+                            },
+                            "artifacts": {"y": {"taskOutputArtifact": {"producerTask": "a", "outputArtifactKey": "d"}}}
+                        }
+                    },
+                    "condition-1": {
+                        "taskInfo": {"name": "condition-1"},
+                        "componentRef": {"name": "comp-condition-1"},
+                        "inputs": {
+                            "parameters": {"pipelinechannel--a-p": {"taskOutputParameter": {"producerTask": "a", "outputParameterKey": "p"}}},
+                            "artifacts": {"pipelinechannel--a-d": {"taskOutputArtifact": {"producerTask": "a", "outputArtifactKey": "d"}}}
+                        },
+                        "triggerPolicy": {"condition": "inputs.parameter_values['pipelinechannel--a-p'] == true"}
+                    }
+                }}
+            },
+            "components": {
+                "comp-a": {
+                    "executorLabel": "exec-a",
+                    "outputDefinitions": {"parameters": {"p": {"parameterType": "BOOLEAN"}}, "artifacts": {"d": ty}}
+                },
+                "comp-b": {
+                    "executorLabel": "exec-b",
+                    "inputDefinitions": {
+                        "parameters": {"x": {"parameterType": "BOOLEAN"}, "s": {"parameterType": "NUMBER_INTEGER"}},
+                        "artifacts": {"y": ty}
+                    }
+                },
+                "comp-c": {"executorLabel": "exec-c", "inputDefinitions": {"artifacts": {"y": ty}}},
+                "comp-condition-1": {
+                    "inputDefinitions": {
+                        "parameters": {"pipelinechannel--a-p": {"parameterType": "BOOLEAN"}},
+                        "artifacts": {"pipelinechannel--a-d": ty}
+                    },
+                    "dag": {"tasks": {"c": {
+                        "taskInfo": {"name": "c"},
+                        "componentRef": {"name": "comp-c"},
+                        "inputs": {"artifacts": {"y": {"componentInputArtifact": "pipelinechannel--a-d"}}}
+                    }}}
+                }
+            },
+            "deploymentSpec": {"executors": {
+                "exec-a": {"container": {"image": "i", "command": ["x"]}},
+                "exec-b": {"container": {"image": "i", "command": ["x"]}},
+                "exec-c": {"container": {"image": "i", "command": ["x"]}}
+            }}
+        })
+    }
+
+    /// Set the value at a JSON pointer whose parent object exists.
+    fn set(doc: &mut Value, pointer: &str, value: Value) {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let object = doc.pointer_mut(parent).and_then(Value::as_object_mut);
+        object
+            .unwrap_or_else(|| panic!("no {parent}"))
+            .insert(key.to_string(), value);
+    }
+
+    fn remove(doc: &mut Value, pointer: &str) {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        doc.pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("no {parent}"))
+            .remove(key);
+    }
+
+    #[test]
+    fn a_sound_document_has_no_problem() {
+        assert_eq!(problems(&sound()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_broken_reference_is_named() {
+        let tasks = "/root/dag/tasks";
+        let cases: Vec<(String, Value, &str)> = vec![
+            ("/schemaVersion".into(), json!("2.0.0"), "schemaVersion is `2.0.0`, expected `2.1.0`"),
+            ("/pipelineInfo/name".into(), json!(""), "pipelineInfo.name is missing"),
+            (format!("{tasks}/a/componentRef/name"), json!(""), "root: task `a`: componentRef.name is missing"),
+            (format!("{tasks}/a/componentRef/name"), json!("comp-z"), "componentRef `comp-z` is not in components"),
+            (format!("{tasks}/b/dependentTasks"), json!(["a", "z"]), "task `b`: dependentTasks names unknown task `z`"),
+            (format!("{tasks}/b/inputs/parameters/s/componentInputParameter"), json!("sead"), "componentInputParameter `sead` is not an input of `root`"),
+            (format!("{tasks}/b/inputs/parameters/q"), json!({"runtimeValue": {"constant": 1}}), "input `q` is not an input of `comp-b`"),
+            (format!("{tasks}/b/inputs/artifacts/y/taskOutputArtifact/producerTask"), json!("z"), "producerTask `z` is not a task of `root`"),
+            (format!("{tasks}/b/inputs/artifacts/y/taskOutputArtifact/outputArtifactKey"), json!("e"), "`a` has no output artifacts `e`"),
+            (format!("{tasks}/b/inputs/parameters/x/taskOutputParameter/outputParameterKey"), json!("q"), "`a` has no output parameters `q`"),
+            ("/components/comp-condition-1/dag/tasks/c/inputs/artifacts/y/componentInputArtifact".into(), json!("pipelinechannel--a-e"), "componentInputArtifact `pipelinechannel--a-e` is not an input of `comp-condition-1`"),
+            (format!("{tasks}/a/dependentTasks"), json!(["b"]), "root: the task graph has a cycle through `a`"),
+            ("/components/comp-a/executorLabel".into(), json!("exec-z"), "component `comp-a`: executorLabel `exec-z` is not in deploymentSpec.executors"),
+            ("/deploymentSpec/executors/exec-a/container/image".into(), json!(""), "executor `exec-a`: container.image is missing"),
+            ("/components/comp-condition-1/dag/tasks/c/componentRef/name".into(), json!("comp-condition-1"), "sub-DAGs nest too deeply"),
+            (format!("{tasks}/a/triggerPolicy"), json!({"condition": 1}), "not a KFP PipelineSpec this runner can read"),
+        ];
+        for (pointer, value, expected) in cases {
+            let mut doc = sound();
+            set(&mut doc, &pointer, value.clone());
+            let p = problems(&doc);
+            assert!(
+                p.iter().any(|x| x.contains(expected)),
+                "{pointer} = {value}: expected `{expected}` in {p:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_parts_are_named() {
+        for (pointer, expected) in [
+            ("/schemaVersion", "schemaVersion is missing"),
+            ("/root", "root is missing"),
+            (
+                "/components/comp-condition-1/dag",
+                "component `comp-condition-1` has neither executorLabel nor dag",
+            ),
+        ] {
+            let mut doc = sound();
+            remove(&mut doc, pointer);
+            let p = problems(&doc);
+            assert!(p.iter().any(|x| x.contains(expected)), "{pointer}: {p:#?}");
+        }
+        assert_eq!(
+            problems(&json!([1])),
+            ["the document is not a JSON object (a KFP PipelineSpec is expected)"]
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! that wires components into a [`Pipeline`] with [`PipelineBuilder`]; [`compile`] turns it
 //! into KFP v2 IR JSON that Vertex AI Pipelines runs, and [`runner::run`] executes that same
 //! IR file on this machine, through the same component binary and executor-input contract.
+//! Both sides go through one typed model of the IR ([`ir::model`]).
 //!
 //! Invariant: this is the only crate that knows KFP's JSON shapes (IR, executor input and
 //! output). It does no network I/O.
@@ -18,9 +19,10 @@ pub mod runner;
 pub mod spec;
 pub mod types;
 
-pub use compile::{compile, compile_to_string, ImageConfig};
+pub use compile::{compile, compile_spec, compile_to_string, ImageConfig};
 pub use component::{Component, Context};
 pub use dag::{CmpOp, OutRef, ParamRef, Pipeline, PipelineBuilder, Source, TaskRef};
 pub use error::{PipelineError, Result};
+pub use ir::model::PipelineSpec;
 pub use spec::{ComponentSpec, Port, PortKind};
 pub use types::{ArtifactType, ParamType};

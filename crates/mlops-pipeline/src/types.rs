@@ -135,8 +135,17 @@ impl ArtifactType {
     /// Schema version of every system type.
     pub const SCHEMA_VERSION: &'static str = "0.0.1";
 
+    /// The IR `artifactType`, typed.
+    pub fn ir_type(self) -> crate::executor::ArtifactTypeJson {
+        crate::executor::ArtifactTypeJson {
+            schema_title: self.schema_title().to_string(),
+            schema_version: Self::SCHEMA_VERSION.to_string(),
+        }
+    }
+
     /// The IR `artifactType` object.
     pub fn ir(self) -> serde_json::Value {
-        serde_json::json!({ "schemaTitle": self.schema_title(), "schemaVersion": Self::SCHEMA_VERSION })
+        // Two strings always serialise.
+        serde_json::to_value(self.ir_type()).unwrap_or_default()
     }
 }
