@@ -70,10 +70,14 @@ fn champion_challenger_gate_and_cache() {
         .unwrap();
     assert!(std::fs::read_to_string(report).unwrap().contains("<svg"));
 
-    // Run 2, same inputs: served from cache; the candidate equals the champion, so no new version.
+    // Run 2, same inputs: extract-data reads a table behind a path, so it always runs (the
+    // table may have changed); the steps after it may be served from cache (keyed by what
+    // they read); the candidate equals the champion, so no new version.
     let r2 = record(&run_training(dir.path(), &[]));
-    for t in ["extract-data", "validate-data", "train", "evaluate"] {
-        assert_eq!(status(&r2, t), "cached", "{t} in run 2");
+    assert_eq!(status(&r2, "extract-data"), "succeeded", "never cached");
+    for t in ["validate-data", "train", "evaluate"] {
+        let s = status(&r2, t);
+        assert!(s == "cached" || s == "succeeded", "{t} in run 2: {s}");
     }
     assert_eq!(status(&r2, "compare-champion"), "succeeded");
     assert_eq!(status(&r2, "condition-1"), "skipped");

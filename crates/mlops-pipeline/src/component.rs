@@ -144,6 +144,11 @@ impl Context {
         );
     }
 
+    /// The executor output recorded so far (parameters and artifact metadata).
+    pub fn output(&self) -> &ExecutorOutput {
+        &self.output
+    }
+
     /// Write the executor output (temp file + rename).
     pub fn finish(self) -> Result<(), String> {
         let path = local_path(&self.input.outputs.output_file);
@@ -216,6 +221,49 @@ pub fn main_with(components: &[&dyn Component], args: &[String]) -> i32 {
         started.elapsed().as_secs_f64()
     );
     0
+}
+
+/// An executor input JSON for running a component outside a pipeline (tests, debugging by
+/// hand): parameter values, input and output artifacts by name with local paths as URIs, and
+/// the file the executor output goes to.
+pub fn executor_input_json(
+    parameters: &Map<String, Value>,
+    inputs: &[(&str, &Path)],
+    outputs: &[(&str, &Path)],
+    output_file: &Path,
+) -> String {
+    let artifacts = |list: &[(&str, &Path)]| {
+        list.iter()
+            .map(|(name, path)| {
+                let artifact = RuntimeArtifact {
+                    name: (*name).to_string(),
+                    uri: path.display().to_string(),
+                    ..RuntimeArtifact::default()
+                };
+                (
+                    (*name).to_string(),
+                    ArtifactList {
+                        artifacts: vec![artifact],
+                    },
+                )
+            })
+            .collect()
+    };
+    let input = ExecutorInput {
+        inputs: crate::executor::Inputs {
+            parameter_values: parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            artifacts: artifacts(inputs),
+        },
+        outputs: crate::executor::Outputs {
+            parameters: BTreeMap::new(),
+            artifacts: artifacts(outputs),
+            output_file: output_file.display().to_string(),
+        },
+    };
+    serde_json::to_string(&input).unwrap_or_default()
 }
 
 /// Metric values as artifact metadata.
