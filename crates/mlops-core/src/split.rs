@@ -44,7 +44,7 @@ pub fn test_mask(df: &DataFrame, rule: &PartitionRule, path: &Path) -> Result<Ve
             .map_err(|e| CoreError::Table {
                 action: "hash the key column of",
                 path: path.to_path_buf(),
-                message: format!("column `{name}`: {e}"),
+                source: e.into(),
             })?;
         texts.push(column);
     }
@@ -55,7 +55,7 @@ pub fn test_mask(df: &DataFrame, rule: &PartitionRule, path: &Path) -> Result<Ve
         .map_err(|e| CoreError::Table {
             action: "hash the key columns of",
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
     Ok((0..df.height())
         .map(|row| rule.is_test(strings.iter().map(|s| s.get(row))))

@@ -115,7 +115,7 @@ pub fn fingerprint(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| CoreError::Table {
         action: "read",
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     let digest = Sha256::digest(&bytes);
     Ok(format!(
@@ -437,7 +437,7 @@ pub fn split_table_file(
         let mut part = df.take(&idx).map_err(|e| CoreError::Table {
             action: "split",
             path: input.to_path_buf(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         crate::table::write_table(&mut part, out)?;
     }

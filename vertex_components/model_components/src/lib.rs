@@ -6,14 +6,10 @@ use data_components::{config_param, dataset_file, DATA_FILE};
 use mlops_core::metrics::{evaluate as score_metrics, roc_curve, RocPoint};
 use mlops_core::train::{prepare, split_table_file, train_with_test_file, TrainOptions};
 use mlops_model::{LocalRegistry, ModelBundle, CHAMPION};
-use mlops_pipeline::component::metrics_metadata;
+use mlops_pipeline::component::{metrics_metadata, ComponentError, StepContext};
 use mlops_pipeline::{ArtifactType, Component, ComponentSpec, Context, ParamType, Port};
 use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
 use serde_json::{json, Map};
-
-fn err(e: impl ToString) -> String {
-    e.to_string()
-}
 
 /// `train`: split the table, fit the configured model on the training rows, save the bundle.
 pub struct Train;
@@ -42,28 +38,31 @@ impl Component for Train {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let mut config = config_param(ctx)?;
         let p = &mut config.model.boosted_trees;
-        p.n_estimators = usize::try_from(ctx.int("n_estimators")?)
-            .map_err(|_| "n_estimators must be >= 1".to_string())?;
-        p.max_depth = usize::try_from(ctx.int("max_depth")?)
-            .map_err(|_| "max_depth must be >= 1".to_string())?;
+        p.n_estimators = ctx.int_as("n_estimators", "a number of rounds >= 1")?;
+        p.max_depth = ctx.int_as("max_depth", "a depth >= 1")?;
         p.learning_rate = ctx.float("learning_rate")?;
         let problems = config.problems();
         if !problems.is_empty() {
-            return Err(format!("invalid hyperparameters: {}", problems.join("; ")));
+            return Err(ComponentError::Refused(format!(
+                "invalid hyperparameters: {}",
+                problems.join("; ")
+            )));
         }
-        let seed = u64::try_from(ctx.int("seed")?).map_err(|_| "seed must be >= 0".to_string())?;
+        let seed: u64 = ctx.int_as("seed", "a seed >= 0")?;
         let input = dataset_file(ctx, "dataset")?;
         let test_dir = ctx.output_path("test_data")?;
         let train_file = test_dir.with_file_name("train_rows.parquet");
         let test_file = test_dir.join(DATA_FILE);
-        std::fs::create_dir_all(&test_dir).map_err(err)?;
+        std::fs::create_dir_all(&test_dir)
+            .map_err(|e| ComponentError::io("create folder", &test_dir, e))?;
         // Rows are split by a hash of their key, not by the seed: the same row is a test row in
         // every run, so compare_champion can score an earlier champion on rows it never saw.
-        let split = split_table_file(&config, &input, &train_file, &test_file).map_err(err)?;
-        let data = prepare(&config, &train_file).map_err(err)?;
+        let split = split_table_file(&config, &input, &train_file, &test_file)
+            .step("split the table into train and test rows")?;
+        let data = prepare(&config, &train_file).step("prepare the training rows")?;
         let options = TrainOptions {
             seed: Some(seed),
             cv_folds: None,
@@ -76,12 +75,14 @@ impl Component for Train {
             &options,
             &mut |_: &mlops_booster::RoundReport| {},
         )
-        .map_err(err)?;
+        .step("train the model")?;
         let _ = std::fs::remove_file(&train_file);
         let mut bundle = outcome.bundle;
         bundle.metadata.training.rows = split.train_rows + split.test_rows;
         bundle.metadata.training.partition = Some(split.rule);
-        bundle.save(ctx.output_path("model")?).map_err(err)?;
+        bundle
+            .save(ctx.output_path("model")?)
+            .step("save the model bundle")?;
         let mut meta = metrics_metadata(&bundle.metadata.training.test_metrics);
         meta.insert("framework".into(), json!("mlops-booster (XGBoost JSON)"));
         meta.insert("fit_seconds".into(), json!(outcome.fit_seconds));
@@ -146,8 +147,8 @@ impl Component for Evaluate {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
-        let bundle = ModelBundle::load(ctx.input_path("model")?).map_err(err)?;
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
+        let bundle = ModelBundle::load(ctx.input_path("model")?).step("load the model")?;
         let (y, p) = score_file(&bundle, &dataset_file(ctx, "test_data")?)?;
         let m = score_metrics(&y, &p, bundle.metadata.threshold);
         let roc = roc_curve(&y, &p, 50);
@@ -165,8 +166,7 @@ impl Component for Evaluate {
         ctx.set_metadata("classification_metrics", cls);
         for name in ["metrics", "classification_metrics"] {
             let path = ctx.output_path(name)?;
-            std::fs::write(&path, "{}")
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            mlops_domain::write_atomic(&path, b"{}").step_with(|| format!("write {name}"))?;
         }
         let rows: String = m
             .scalars()
@@ -191,14 +191,14 @@ impl Component for Evaluate {
             m.confusion_matrix[1][1],
         );
         let out = ctx.output_path("report")?;
-        std::fs::write(&out, html).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        mlops_domain::write_atomic(&out, html.as_bytes()).step("write the HTML report")?;
         ctx.set("auc", json!(m.auc));
         Ok(())
     }
 }
 
-fn score_file(bundle: &ModelBundle, path: &Path) -> Result<(Vec<f32>, Vec<f32>), String> {
-    let df = mlops_core::table::read_table(path).map_err(err)?;
+fn score_file(bundle: &ModelBundle, path: &Path) -> Result<(Vec<f32>, Vec<f32>), ComponentError> {
+    let df = mlops_core::table::read_table(path).step("read the held-out rows")?;
     score_frame(bundle, &df, path)
 }
 
@@ -207,10 +207,13 @@ fn score_frame(
     bundle: &ModelBundle,
     df: &DataFrame,
     path: &Path,
-) -> Result<(Vec<f32>, Vec<f32>), String> {
-    let y = mlops_core::encode::encode_labels(df, &bundle.metadata.label, path).map_err(err)?;
-    let x = mlops_core::encode::encode_features(df, bundle.preprocessor(), path).map_err(err)?;
-    Ok((y, bundle.predict_proba(&x).map_err(err)?))
+) -> Result<(Vec<f32>, Vec<f32>), ComponentError> {
+    let y = mlops_core::encode::encode_labels(df, &bundle.metadata.label, path)
+        .step("encode the labels of the held-out rows")?;
+    let x = mlops_core::encode::encode_features(df, bundle.preprocessor(), path)
+        .step("encode the held-out rows for the model")?;
+    let p = bundle.predict_proba(&x).step("score the held-out rows")?;
+    Ok((y, p))
 }
 
 /// `compare_champion`: score the registry's champion and the candidate on the same held-out
@@ -259,20 +262,21 @@ impl Component for CompareChampion {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let test = dataset_file(ctx, "test_data")?;
-        let candidate = ModelBundle::load(ctx.input_path("model")?).map_err(err)?;
+        let candidate =
+            ModelBundle::load(ctx.input_path("model")?).step("load the candidate model")?;
         let registry = LocalRegistry::new(ctx.str("registry")?);
         let name = ctx.str("model_name")?;
         // Fails closed: only a registry without a champion may say "no champion"; a corrupt
         // or unreadable alias state fails the step instead of letting any candidate through.
-        let champion_version = registry.champion(&name).map_err(|e| {
+        let champion_version = registry.champion(&name).step_with(|| {
             format!(
-                "cannot read the champion of model `{name}` in registry {}: {e}",
+                "read the champion of model `{name}` in registry {}",
                 registry.root().display()
             )
         })?;
-        let df = mlops_core::table::read_table(&test).map_err(err)?;
+        let df = mlops_core::table::read_table(&test).step("read the held-out rows")?;
         let (candidate_auc, champion_auc, rows) = match champion_version {
             None => {
                 let (y, p) = score_frame(&candidate, &df, &test)?;
@@ -280,7 +284,7 @@ impl Component for CompareChampion {
             }
             Some(version) => {
                 let champion = ModelBundle::load(registry.version_path(&name, version))
-                    .map_err(|e| format!("cannot load champion version {version}: {e}"))?;
+                    .step_with(|| format!("load champion version {version}"))?;
                 let fair = fair_rows(&df, &test, &candidate, &champion, version)?;
                 let (y, p) = score_frame(&candidate, &fair, &test)?;
                 let (_, pc) = score_frame(&champion, &fair, &test)?;
@@ -318,20 +322,20 @@ fn fair_rows(
     candidate: &ModelBundle,
     champion: &ModelBundle,
     version: u32,
-) -> Result<DataFrame, String> {
+) -> Result<DataFrame, ComponentError> {
     let Some(candidate_rule) = &candidate.metadata.training.partition else {
-        return Err(
+        return Err(ComponentError::Refused(
             "the candidate's metadata.json records no partition rule (training.partition): its test rows may include rows it trained on; train it with the `train` component".to_string(),
-        );
-    };
-    let Some(champion_rule) = &champion.metadata.training.partition else {
-        return Err(format!(
-            "champion version {version} records no partition rule (training.partition) in its metadata.json: the rows it trained on are unknown, so scoring it on the candidate's test rows could use its own training rows; expected a champion trained by the `train` component with a hash split (promote a comparable version with `mlops models promote`)"
         ));
     };
-    let mask = mlops_core::split::test_mask(df, champion_rule, path).map_err(|e| {
+    let Some(champion_rule) = &champion.metadata.training.partition else {
+        return Err(ComponentError::Refused(format!(
+            "champion version {version} records no partition rule (training.partition) in its metadata.json: the rows it trained on are unknown, so scoring it on the candidate's test rows could use its own training rows; expected a champion trained by the `train` component with a hash split (promote a comparable version with `mlops models promote`)"
+        )));
+    };
+    let mask = mlops_core::split::test_mask(df, champion_rule, path).step_with(|| {
         format!(
-            "cannot apply champion version {version}'s partition rule ({}) to the test rows: {e}",
+            "apply champion version {version}'s partition rule ({}) to the test rows",
             champion_rule.describe()
         )
     })?;
@@ -345,20 +349,16 @@ fn fair_rows(
         );
     }
     if kept < MIN_COMPARED_ROWS {
-        return Err(format!(
+        return Err(ComponentError::Refused(format!(
             "only {kept} of the candidate's {} test rows are outside champion version {version}'s training rows (its rule: {}; the candidate's: {}): expected at least {MIN_COMPARED_ROWS} for a fair comparison",
             mask.len(),
             champion_rule.describe(),
             candidate_rule.describe()
-        ));
+        )));
     }
     let mask = BooleanChunked::from_slice("fair".into(), &mask);
-    df.filter(&mask).map_err(|e| {
-        format!(
-            "cannot select the comparison rows of {}: {e}",
-            path.display()
-        )
-    })
+    df.filter(&mask)
+        .step_with(|| format!("select the comparison rows of {}", path.display()))
 }
 
 /// `champion_version`'s value for "no champion".
@@ -370,13 +370,15 @@ fn champion_label(version: Option<u32>) -> String {
 }
 
 /// Parse `compared_champion`: `none` or a version number.
-fn parse_champion_label(value: &str) -> Result<Option<u32>, String> {
+fn parse_champion_label(value: &str) -> Result<Option<u32>, ComponentError> {
     if value == NO_CHAMPION {
         return Ok(None);
     }
     value.parse().map(Some).map_err(|_| {
-        format!(
-            "input parameter `compared_champion` is `{value}`: expected a version number or `{NO_CHAMPION}`"
+        ComponentError::invalid_input(
+            "compared_champion",
+            format!("`{value}`"),
+            format!("a version number or `{NO_CHAMPION}`"),
         )
     })
 }
@@ -421,16 +423,16 @@ impl Component for RegisterModel {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let registry = LocalRegistry::new(ctx.str("registry")?);
         let name = ctx.str("model_name")?;
         let compared = parse_champion_label(&ctx.str("compared_champion")?)?;
         let bundle: PathBuf = ctx.input_path("model")?;
         let r = registry
             .register_if_champion(&name, &bundle, compared)
-            .map_err(|e| {
+            .step_with(|| {
                 format!(
-                    "cannot register into model `{name}` of registry {}: {e}",
+                    "register into model `{name}` of registry {}",
                     registry.root().display()
                 )
             })?;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use data_components::{ExtractData, ValidateData, DATA_FILE};
 use mlops_domain::ModelConfig;
 use mlops_model::{LocalRegistry, ModelBundle, PartitionKey, CHAMPION};
-use mlops_pipeline::component::executor_input_json;
+use mlops_pipeline::component::{error_chain, executor_input_json};
 use mlops_pipeline::executor::ExecutorOutput;
 use mlops_pipeline::{Component, Context};
 use model_components::{CompareChampion, Evaluate, RegisterModel, Train};
@@ -42,7 +42,7 @@ fn run(
     let params: Map<String, Value> = params.as_object().cloned().unwrap_or_default();
     let input = executor_input_json(&params, inputs, outputs, &output_file);
     let mut ctx = Context::from_json(&input).map_err(|e| e.to_string())?;
-    component.run(&mut ctx).map_err(|e| e.to_string())?;
+    component.run(&mut ctx).map_err(|e| error_chain(&e))?;
     let recorded = ctx.output().clone();
     ctx.finish().map_err(|e| e.to_string())?;
     let written: ExecutorOutput =
