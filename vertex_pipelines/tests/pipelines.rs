@@ -157,10 +157,12 @@ fn sigint_records_the_run_as_interrupted_and_the_next_run_resumes() {
         .as_str()
         .unwrap();
     assert!(Path::new(dataset).join("data.parquet").exists());
-    // The next run resumes: finished tasks come from the cache.
+    // The next run resumes: extract-data runs again (never cached: its table may have
+    // changed); the tasks after it may come from the cache (keyed by what they read).
     let r = record(&run_training(dir.path(), &[]));
-    assert_eq!(status(&r, "extract-data"), "cached");
-    assert_eq!(status(&r, "validate-data"), "cached");
+    assert_eq!(status(&r, "extract-data"), "succeeded");
+    let validate = status(&r, "validate-data");
+    assert!(validate == "cached" || validate == "succeeded", "{validate}");
     assert_eq!(status(&r, "train"), "succeeded");
     assert_eq!(champion(dir.path()), 1);
 }
