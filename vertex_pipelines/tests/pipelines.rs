@@ -162,7 +162,10 @@ fn sigint_records_the_run_as_interrupted_and_the_next_run_resumes() {
     let r = record(&run_training(dir.path(), &[]));
     assert_eq!(status(&r, "extract-data"), "succeeded");
     let validate = status(&r, "validate-data");
-    assert!(validate == "cached" || validate == "succeeded", "{validate}");
+    assert!(
+        validate == "cached" || validate == "succeeded",
+        "{validate}"
+    );
     assert_eq!(status(&r, "train"), "succeeded");
     assert_eq!(champion(dir.path()), 1);
 }

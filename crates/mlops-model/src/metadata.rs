@@ -59,7 +59,7 @@ pub struct TrainingSummary {
     pub test_rows: usize,
     /// Fraction of positive labels in the table.
     pub positive_rate: f64,
-    /// Seed used for the split and training.
+    /// Seed of training randomness (sampling, folds); the train/test split is `partition`.
     pub seed: u64,
     /// Boosting rounds actually kept (boosted trees).
     pub n_trees: Option<usize>,
