@@ -364,7 +364,7 @@ def training_pipeline(ours, c):
         model_name: str,
     ):
         extract = c["extract_data"](source=data_path)
-        extract.set_caching_options(True)
+        extract.set_caching_options(False)
         validate = c["validate_data"](dataset=extract.outputs["dataset"], model_config=model_config)
         validate.set_caching_options(True)
         train = c["train"](
@@ -389,7 +389,10 @@ def training_pipeline(ours, c):
         compare.set_caching_options(False)
         with dsl.If(compare.outputs["is_better"] == True):  # noqa: E712 (kfp's CEL operator)
             register = c["register_model"](
-                model=train.outputs["model"], registry=registry, model_name=model_name
+                model=train.outputs["model"],
+                registry=registry,
+                model_name=model_name,
+                compared_champion=compare.outputs["champion_version"],
             )
             register.set_caching_options(False)
 

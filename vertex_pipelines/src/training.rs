@@ -49,7 +49,7 @@ pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
         "seed",
         ParamType::Integer,
         json!(config.split.seed),
-        "Seed of split and training",
+        "Seed of training randomness (the train/test split is by row hash)",
     )?;
     let registry = p.param(
         "registry",
@@ -64,9 +64,13 @@ pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
         "Registered model name",
     )?;
 
+    // Reads a table named by a path: the table can change while the path stays the same, so a
+    // cached result would train on stale rows. Never cached (downstream steps are keyed by the
+    // artifact's content by the runner).
     let extract = p
         .task("extract-data", ExtractData.spec())
         .with("source", &data_path)
+        .caching(false)
         .add()?;
     let validate = p
         .task("validate-data", ValidateData.spec())
@@ -105,10 +109,73 @@ pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
             .with("model", &train.out("model")?)
             .with("registry", &registry)
             .with("model_name", &model_name)
+            .with("compared_champion", &compare.out("champion_version")?)
             .caching(false)
             .display_name("register-model")
             .add()?;
         Ok(())
     })?;
     p.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn compiled() -> Value {
+        let config = ModelConfig::from_file(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/model.yaml"),
+        )
+        .unwrap();
+        let image = mlops_pipeline::ImageConfig {
+            image: "test-image".into(),
+            command: "mlops-component".into(),
+        };
+        mlops_pipeline::compile(&pipeline(&config).unwrap(), &image)
+    }
+
+    /// Every task's `enableCache`, by task name, across the root DAG and condition sub-DAGs.
+    fn caching(ir: &Value) -> std::collections::BTreeMap<String, bool> {
+        let mut out = std::collections::BTreeMap::new();
+        let dags = std::iter::once(&ir["root"]).chain(
+            ir["components"]
+                .as_object()
+                .into_iter()
+                .flat_map(|c| c.values()),
+        );
+        for dag in dags {
+            for (name, task) in dag["dag"]["tasks"].as_object().into_iter().flatten() {
+                if let Some(enabled) = task["cachingOptions"]["enableCache"].as_bool() {
+                    out.insert(name.clone(), enabled);
+                }
+            }
+        }
+        out
+    }
+
+    /// Steps that read state outside their inputs (a table behind a path, the registry) must
+    /// run every time; the pure steps stay cached.
+    #[test]
+    fn steps_reading_outside_state_are_never_cached() {
+        let caching = caching(&compiled());
+        for task in ["extract-data", "compare-champion", "register-model"] {
+            assert_eq!(caching.get(task), Some(&false), "{task}: {caching:?}");
+        }
+        for task in ["validate-data", "train", "evaluate"] {
+            assert_eq!(caching.get(task), Some(&true), "{task}: {caching:?}");
+        }
+    }
+
+    /// register-model receives the champion compare-champion compared against (its
+    /// compare-and-swap input).
+    #[test]
+    fn register_model_gets_the_compared_champion() {
+        let ir = compiled();
+        let text = ir.to_string();
+        assert!(
+            text.contains("compared_champion") && text.contains("champion_version"),
+            "register-model is not wired to compare-champion's champion_version"
+        );
+    }
 }

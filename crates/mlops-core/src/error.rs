@@ -24,15 +24,16 @@ pub enum CoreError {
         /// The file.
         path: PathBuf,
     },
-    /// Polars could not read or write the file.
-    #[error("cannot {action} `{path}`: {message}")]
+    /// Polars (or the file system) could not read, write or reshape the table.
+    #[error("cannot {action} `{path}`")]
     Table {
-        /// `read` or `write`.
+        /// `read`, `write`, `split`...
         action: &'static str,
         /// The file.
         path: PathBuf,
-        /// Polars' message.
-        message: String,
+        /// Polars' or the OS's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// Columns required by the schema are absent.
     #[error("`{path}` is missing column(s) {}; it has: {}", quote(.missing), quote(.available))]

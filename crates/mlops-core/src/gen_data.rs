@@ -38,7 +38,7 @@ pub fn generate(
     let table_err = |e: PolarsError| CoreError::Table {
         action: "build",
         path: out.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     };
     let sampled = df
         .select(columns.iter().copied())

@@ -107,7 +107,7 @@ pub fn predict_file(bundle: &ModelBundle, input: &Path, output: &Path) -> Result
     let mut out = DataFrame::new(df.height(), columns).map_err(|e| CoreError::Table {
         action: "build",
         path: output.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     write_table(&mut out, output)?;
     t.write = started.elapsed().as_secs_f64();

@@ -45,7 +45,7 @@ fn table_err<'a>(
     move |e| CoreError::Table {
         action,
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -63,7 +63,7 @@ pub fn read_table_columns(path: &Path, wanted: Option<&[&str]>) -> Result<DataFr
     let meta = std::fs::metadata(path).map_err(|e| CoreError::Table {
         action: "read",
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     if meta.len() == 0 {
         return Err(CoreError::EmptyFile {
@@ -81,7 +81,7 @@ pub fn read_table_columns(path: &Path, wanted: Option<&[&str]>) -> Result<DataFr
             let file = File::open(path).map_err(|e| CoreError::Table {
                 action: "read",
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source: e.into(),
             })?;
             let mut reader = ParquetReader::new(file);
             if let Some(wanted) = wanted {

@@ -8,7 +8,8 @@ use std::path::Path;
 use mlops_booster::{TrainData, Trainer, TrainingObserver};
 use mlops_domain::{ModelConfig, ModelType};
 use mlops_model::{
-    Estimator, ModelBundle, ModelMetadata, Preprocessor, ScoreHistogram, TrainingSummary,
+    Estimator, ModelBundle, ModelMetadata, PartitionRule, Preprocessor, ScoreHistogram,
+    TrainingSummary,
 };
 use sha2::{Digest, Sha256};
 
@@ -16,7 +17,7 @@ use crate::baselines;
 use crate::encode::{encode_features, encode_labels, learn_levels};
 use crate::error::{CoreError, Result};
 use crate::metrics::{evaluate, mean_std, Metrics};
-use crate::split::{stratified_kfold, stratified_split};
+use crate::split::{split_by_mask, stratified_kfold, stratified_split, test_mask, Split};
 use crate::table::{read_table, require_columns};
 
 /// Bins of the score distribution saved for drift monitoring.
@@ -25,7 +26,8 @@ const SCORE_BINS: usize = 20;
 /// Options of a training run beyond the model config.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
-    /// Overrides `split.seed` (and the booster's seed).
+    /// Overrides `split.seed`: the seed of training randomness (row/feature sampling, the
+    /// early-stopping hold-out, CV folds). The train/test split does not depend on it.
     pub seed: Option<u64>,
     /// Run stratified K-fold cross-validation on the whole table as well.
     pub cv_folds: Option<usize>,
@@ -44,6 +46,10 @@ pub struct PreparedData {
     pub y: Vec<f32>,
     /// `sha256:<hex>` of the file.
     pub fingerprint: String,
+    /// The train/test rule of this config.
+    pub partition: PartitionRule,
+    /// Per row: whether it is a test row under `partition`.
+    pub is_test: Vec<bool>,
 }
 
 impl PreparedData {
@@ -92,11 +98,15 @@ pub fn prepare(config: &ModelConfig, path: &Path) -> Result<PreparedData> {
     let levels = learn_levels(&df, &config.features, path)?;
     let preprocessor = Preprocessor::new(&config.features, levels, config.unknown_category);
     let x = encode_features(&df, &preprocessor, path)?;
+    let partition = PartitionRule::for_config(config);
+    let is_test = test_mask(&df, &partition, path)?;
     Ok(PreparedData {
         preprocessor,
         x,
         y,
         fingerprint: fingerprint(path)?,
+        partition,
+        is_test,
     })
 }
 
@@ -105,7 +115,7 @@ pub fn fingerprint(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| CoreError::Table {
         action: "read",
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     let digest = Sha256::digest(&bytes);
     Ok(format!(
@@ -232,7 +242,31 @@ pub fn cross_validate(
     Ok(out)
 }
 
-/// Train on a prepared table: split, fit, evaluate, and bundle.
+/// Both sides of a hash split must be usable: a table too small for the test fraction would
+/// otherwise train on nothing or report metrics of no rows.
+fn check_split(split: &Split, y: &[f32], rule: &PartitionRule, path: &Path) -> Result<()> {
+    let classes = |rows: &[usize]| {
+        let positive = rows.iter().filter(|&&r| y[r] > 0.5).count();
+        (positive, rows.len() - positive)
+    };
+    for (side, rows) in [("train", &split.train), ("test", &split.test)] {
+        let (positive, negative) = classes(rows);
+        if positive == 0 || negative == 0 {
+            return Err(CoreError::InvalidTable {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the {side} rows ({} of {}) under the split rule ({}) hold {positive} positive and {negative} negative labels: both classes are needed; use a larger table or change split.test_fraction",
+                    rows.len(),
+                    y.len(),
+                    rule.describe()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Train on a prepared table: split by the row-hash rule, fit, evaluate, and bundle.
 pub fn train(
     config: &ModelConfig,
     data: &PreparedData,
@@ -240,13 +274,19 @@ pub fn train(
     observer: &mut dyn TrainingObserver,
 ) -> Result<TrainOutcome> {
     let seed = options.seed.unwrap_or(config.split.seed);
-    let split = stratified_split(&data.y, config.split.test_fraction, seed);
+    let split = split_by_mask(&data.is_test);
+    check_split(
+        &split,
+        &data.y,
+        &data.partition,
+        Path::new("training table"),
+    )?;
     let started = std::time::Instant::now();
     let estimator = fit_estimator(config, data, &split.train, seed, observer)?;
     let fit_seconds = started.elapsed().as_secs_f64();
     let (test_p, test_y) = score(&estimator, data, &split.test)?;
     let test_metrics = evaluate(&test_y, &test_p, config.model.threshold);
-    finish(
+    let mut outcome = finish(
         config,
         data,
         options,
@@ -255,10 +295,14 @@ pub fn train(
         split.test.len(),
         test_metrics,
         fit_seconds,
-    )
+    )?;
+    outcome.bundle.metadata.training.partition = Some(data.partition.clone());
+    Ok(outcome)
 }
 
-/// Train on all rows of `data` and evaluate on a separate labelled table.
+/// Train on all rows of `data` and evaluate on a separate labelled table. The bundle records
+/// no partition rule (the test rows are the caller's); a caller that split by the rule (see
+/// [`split_table_file`]) sets `training.partition` itself.
 pub fn train_with_test_file(
     config: &ModelConfig,
     data: &PreparedData,
@@ -337,6 +381,7 @@ fn finish(
             n_trees,
             test_metrics: test_metrics.scalars(),
             cv_metrics: cv_metrics.clone(),
+            partition: None,
         },
         score_distribution: ScoreHistogram::from_scores(&train_p, SCORE_BINS),
         data_fingerprint: data.fingerprint.clone(),
@@ -362,27 +407,43 @@ pub fn evaluate_file(bundle: &ModelBundle, path: &Path) -> Result<Metrics> {
     Ok(evaluate(&y, &p, bundle.metadata.threshold))
 }
 
-/// Split a labelled table file into stratified train and test files (same format rules as
-/// [`crate::table::write_table`]). Returns the row counts.
+/// The outcome of [`split_table_file`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSplit {
+    /// Rows written to the train file.
+    pub train_rows: usize,
+    /// Rows written to the test file.
+    pub test_rows: usize,
+    /// The rule that placed them.
+    pub rule: PartitionRule,
+}
+
+/// Split a labelled table file into train and test files by the config's row-hash rule
+/// ([`PartitionRule::for_config`]; same format rules as [`crate::table::write_table`]).
 pub fn split_table_file(
     config: &ModelConfig,
     input: &Path,
-    seed: u64,
     train_out: &Path,
     test_out: &Path,
-) -> Result<(usize, usize)> {
+) -> Result<TableSplit> {
     use polars::prelude::{IdxCa, IdxSize};
     let df = read_table(input)?;
     let y = encode_labels(&df, &config.label, input)?;
-    let split = stratified_split(&y, config.split.test_fraction, seed);
+    let rule = PartitionRule::for_config(config);
+    let split = split_by_mask(&test_mask(&df, &rule, input)?);
+    check_split(&split, &y, &rule, input)?;
     for (rows, out) in [(&split.train, train_out), (&split.test, test_out)] {
         let idx = IdxCa::from_vec("idx".into(), rows.iter().map(|&i| i as IdxSize).collect());
         let mut part = df.take(&idx).map_err(|e| CoreError::Table {
             action: "split",
             path: input.to_path_buf(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
         crate::table::write_table(&mut part, out)?;
     }
-    Ok((split.train.len(), split.test.len()))
+    Ok(TableSplit {
+        train_rows: split.train.len(),
+        test_rows: split.test.len(),
+        rule,
+    })
 }

@@ -33,6 +33,17 @@ pub enum ModelError {
     /// Reading or writing failed.
     #[error(transparent)]
     Domain(#[from] mlops_domain::DomainError),
+    /// A registry file exists but cannot be used: the registry's state is unknown, so nothing
+    /// that depends on it (comparing with the champion, promoting) may go on.
+    #[error("registry file `{path}` {problem}; expected {expected}")]
+    RegistryState {
+        /// The file (`aliases.json`, `history.json`, a version folder).
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// What a valid file holds.
+        expected: &'static str,
+    },
     /// A baseline could not be trained.
     #[error("cannot train {model}: {message}")]
     Training {

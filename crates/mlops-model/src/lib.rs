@@ -26,6 +26,9 @@ pub use error::{ModelError, Result};
 pub use estimator::{Estimator, LogisticModel};
 pub use import::import_xgboost;
 pub use instance::{Cell, FieldProblem, Instance};
-pub use metadata::{ModelMetadata, ScoreHistogram, TrainingSummary, FORMAT_VERSION};
+pub use metadata::{
+    ModelMetadata, PartitionKey, PartitionRule, ScoreHistogram, TrainingSummary, FORMAT_VERSION,
+    PARTITION_SALT,
+};
 pub use preprocess::{ColumnEncoder, Preprocessor};
-pub use registry::{LocalRegistry, VersionInfo, CHAMPION};
+pub use registry::{LocalRegistry, Registration, VersionInfo, CHAMPION};

@@ -20,7 +20,7 @@ pub mod spec;
 pub mod types;
 
 pub use compile::{compile, compile_spec, compile_to_string, ImageConfig};
-pub use component::{Component, Context};
+pub use component::{Component, ComponentError, Context};
 pub use dag::{CmpOp, OutRef, ParamRef, Pipeline, PipelineBuilder, Source, TaskRef};
 pub use error::{PipelineError, Result};
 pub use ir::model::PipelineSpec;

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use mlops_domain::ModelConfig;
+use mlops_pipeline::component::{ComponentError, StepContext};
 use mlops_pipeline::{ArtifactType, Component, ComponentSpec, Context, ParamType, Port};
 use serde_json::{json, Map, Value};
 
@@ -10,13 +11,14 @@ use serde_json::{json, Map, Value};
 pub const DATA_FILE: &str = "data.parquet";
 
 /// The model config from a component's `model_config` STRUCT parameter.
-pub fn config_param(ctx: &Context) -> Result<ModelConfig, String> {
+pub fn config_param(ctx: &Context) -> Result<ModelConfig, ComponentError> {
     let value = ctx.json("model_config")?;
-    ModelConfig::from_serializable(&value, "parameter model_config").map_err(|e| e.to_string())
+    ModelConfig::from_serializable(&value, "parameter model_config")
+        .step("use input parameter `model_config` as the model config")
 }
 
 /// The table inside a Dataset artifact.
-pub fn dataset_file(ctx: &Context, name: &str) -> Result<std::path::PathBuf, String> {
+pub fn dataset_file(ctx: &Context, name: &str) -> Result<std::path::PathBuf, ComponentError> {
     Ok(ctx.input_path(name)?.join(DATA_FILE))
 }
 
@@ -42,14 +44,15 @@ impl Component for ExtractData {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let source = ctx.str("source")?;
-        let mut df =
-            mlops_core::table::read_table(Path::new(&source)).map_err(|e| e.to_string())?;
+        let mut df = mlops_core::table::read_table(Path::new(&source))
+            .step_with(|| format!("read the source table `{source}`"))?;
         let out = ctx.output_path("dataset")?;
-        mlops_core::table::write_table(&mut df, &out.join(DATA_FILE)).map_err(|e| e.to_string())?;
-        let fingerprint =
-            mlops_core::train::fingerprint(Path::new(&source)).map_err(|e| e.to_string())?;
+        mlops_core::table::write_table(&mut df, &out.join(DATA_FILE))
+            .step("write the Dataset artifact")?;
+        let fingerprint = mlops_core::train::fingerprint(Path::new(&source))
+            .step_with(|| format!("fingerprint the source table `{source}`"))?;
         let mut meta = Map::new();
         meta.insert("rows".into(), json!(df.height()));
         meta.insert("columns".into(), json!(df.width()));
@@ -85,10 +88,11 @@ impl Component for ValidateData {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let config = config_param(ctx)?;
         let file = dataset_file(ctx, "dataset")?;
-        let data = mlops_core::train::prepare(&config, &file).map_err(|e| e.to_string())?;
+        let data = mlops_core::train::prepare(&config, &file)
+            .step("validate the table against the model config")?;
         let rows = data.y.len();
         let positive = data.y.iter().filter(|&&v| v > 0.5).count();
         let nf = data.n_features();
@@ -115,7 +119,7 @@ impl Component for ValidateData {
             ));
         }
         let out = ctx.output_path("report")?;
-        std::fs::write(&out, report).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        mlops_domain::write_atomic(&out, report.as_bytes()).step("write the validation report")?;
         ctx.set("rows", json!(rows));
         let mut meta = Map::new();
         meta.insert("rows".into(), json!(rows));

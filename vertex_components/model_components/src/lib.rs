@@ -6,13 +6,10 @@ use data_components::{config_param, dataset_file, DATA_FILE};
 use mlops_core::metrics::{evaluate as score_metrics, roc_curve, RocPoint};
 use mlops_core::train::{prepare, split_table_file, train_with_test_file, TrainOptions};
 use mlops_model::{LocalRegistry, ModelBundle, CHAMPION};
-use mlops_pipeline::component::metrics_metadata;
+use mlops_pipeline::component::{metrics_metadata, ComponentError, StepContext};
 use mlops_pipeline::{ArtifactType, Component, ComponentSpec, Context, ParamType, Port};
+use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
 use serde_json::{json, Map};
-
-fn err(e: impl ToString) -> String {
-    e.to_string()
-}
 
 /// `train`: split the table, fit the configured model on the training rows, save the bundle.
 pub struct Train;
@@ -21,14 +18,18 @@ impl Component for Train {
     fn spec(&self) -> ComponentSpec {
         ComponentSpec {
             name: "train",
-            description: "Split (stratified) and train the configured model; outputs the bundle and the held-out rows.",
+            description: "Split by a hash of each row's key and train the configured model; outputs the bundle and the held-out rows.",
             inputs: vec![
                 Port::artifact("dataset", ArtifactType::Dataset, "Validated table"),
                 Port::param("model_config", ParamType::Struct, "The model config"),
                 Port::param("n_estimators", ParamType::Integer, "Boosting rounds"),
                 Port::param("max_depth", ParamType::Integer, "Tree depth"),
                 Port::param("learning_rate", ParamType::Float, "Shrinkage"),
-                Port::param("seed", ParamType::Integer, "Seed of the split and training"),
+                Port::param(
+                    "seed",
+                    ParamType::Integer,
+                    "Seed of training randomness (the train/test split is by row hash)",
+                ),
             ],
             outputs: vec![
                 Port::artifact("model", ArtifactType::Model, "Model bundle (model.json + metadata.json)"),
@@ -37,26 +38,31 @@ impl Component for Train {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let mut config = config_param(ctx)?;
         let p = &mut config.model.boosted_trees;
-        p.n_estimators = usize::try_from(ctx.int("n_estimators")?)
-            .map_err(|_| "n_estimators must be >= 1".to_string())?;
-        p.max_depth = usize::try_from(ctx.int("max_depth")?)
-            .map_err(|_| "max_depth must be >= 1".to_string())?;
+        p.n_estimators = ctx.int_as("n_estimators", "a number of rounds >= 1")?;
+        p.max_depth = ctx.int_as("max_depth", "a depth >= 1")?;
         p.learning_rate = ctx.float("learning_rate")?;
         let problems = config.problems();
         if !problems.is_empty() {
-            return Err(format!("invalid hyperparameters: {}", problems.join("; ")));
+            return Err(ComponentError::Refused(format!(
+                "invalid hyperparameters: {}",
+                problems.join("; ")
+            )));
         }
-        let seed = u64::try_from(ctx.int("seed")?).map_err(|_| "seed must be >= 0".to_string())?;
+        let seed: u64 = ctx.int_as("seed", "a seed >= 0")?;
         let input = dataset_file(ctx, "dataset")?;
         let test_dir = ctx.output_path("test_data")?;
         let train_file = test_dir.with_file_name("train_rows.parquet");
         let test_file = test_dir.join(DATA_FILE);
-        std::fs::create_dir_all(&test_dir).map_err(err)?;
-        split_table_file(&config, &input, seed, &train_file, &test_file).map_err(err)?;
-        let data = prepare(&config, &train_file).map_err(err)?;
+        std::fs::create_dir_all(&test_dir)
+            .map_err(|e| ComponentError::io("create folder", &test_dir, e))?;
+        // Rows are split by a hash of their key, not by the seed: the same row is a test row in
+        // every run, so compare_champion can score an earlier champion on rows it never saw.
+        let split = split_table_file(&config, &input, &train_file, &test_file)
+            .step("split the table into train and test rows")?;
+        let data = prepare(&config, &train_file).step("prepare the training rows")?;
         let options = TrainOptions {
             seed: Some(seed),
             cv_folds: None,
@@ -69,13 +75,15 @@ impl Component for Train {
             &options,
             &mut |_: &mlops_booster::RoundReport| {},
         )
-        .map_err(err)?;
+        .step("train the model")?;
         let _ = std::fs::remove_file(&train_file);
-        outcome
-            .bundle
+        let mut bundle = outcome.bundle;
+        bundle.metadata.training.rows = split.train_rows + split.test_rows;
+        bundle.metadata.training.partition = Some(split.rule);
+        bundle
             .save(ctx.output_path("model")?)
-            .map_err(err)?;
-        let mut meta = metrics_metadata(&outcome.bundle.metadata.training.test_metrics);
+            .step("save the model bundle")?;
+        let mut meta = metrics_metadata(&bundle.metadata.training.test_metrics);
         meta.insert("framework".into(), json!("mlops-booster (XGBoost JSON)"));
         meta.insert("fit_seconds".into(), json!(outcome.fit_seconds));
         ctx.set_metadata("model", meta);
@@ -139,8 +147,8 @@ impl Component for Evaluate {
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
-        let bundle = ModelBundle::load(ctx.input_path("model")?).map_err(err)?;
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
+        let bundle = ModelBundle::load(ctx.input_path("model")?).step("load the model")?;
         let (y, p) = score_file(&bundle, &dataset_file(ctx, "test_data")?)?;
         let m = score_metrics(&y, &p, bundle.metadata.threshold);
         let roc = roc_curve(&y, &p, 50);
@@ -158,8 +166,7 @@ impl Component for Evaluate {
         ctx.set_metadata("classification_metrics", cls);
         for name in ["metrics", "classification_metrics"] {
             let path = ctx.output_path(name)?;
-            std::fs::write(&path, "{}")
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            mlops_domain::write_atomic(&path, b"{}").step_with(|| format!("write {name}"))?;
         }
         let rows: String = m
             .scalars()
@@ -184,17 +191,29 @@ impl Component for Evaluate {
             m.confusion_matrix[1][1],
         );
         let out = ctx.output_path("report")?;
-        std::fs::write(&out, html).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        mlops_domain::write_atomic(&out, html.as_bytes()).step("write the HTML report")?;
         ctx.set("auc", json!(m.auc));
         Ok(())
     }
 }
 
-fn score_file(bundle: &ModelBundle, path: &Path) -> Result<(Vec<f32>, Vec<f32>), String> {
-    let df = mlops_core::table::read_table(path).map_err(err)?;
-    let y = mlops_core::encode::encode_labels(&df, &bundle.metadata.label, path).map_err(err)?;
-    let x = mlops_core::encode::encode_features(&df, bundle.preprocessor(), path).map_err(err)?;
-    Ok((y, bundle.predict_proba(&x).map_err(err)?))
+fn score_file(bundle: &ModelBundle, path: &Path) -> Result<(Vec<f32>, Vec<f32>), ComponentError> {
+    let df = mlops_core::table::read_table(path).step("read the held-out rows")?;
+    score_frame(bundle, &df, path)
+}
+
+/// Labels and probabilities of a table's rows; `path` names the table in errors.
+fn score_frame(
+    bundle: &ModelBundle,
+    df: &DataFrame,
+    path: &Path,
+) -> Result<(Vec<f32>, Vec<f32>), ComponentError> {
+    let y = mlops_core::encode::encode_labels(df, &bundle.metadata.label, path)
+        .step("encode the labels of the held-out rows")?;
+    let x = mlops_core::encode::encode_features(df, bundle.preprocessor(), path)
+        .step("encode the held-out rows for the model")?;
+    let p = bundle.predict_proba(&x).step("score the held-out rows")?;
+    Ok((y, p))
 }
 
 /// `compare_champion`: score the registry's champion and the candidate on the same held-out
@@ -229,42 +248,151 @@ impl Component for CompareChampion {
                     ParamType::Float,
                     "Champion AUC (0 without a champion)",
                 ),
+                Port::param(
+                    "champion_version",
+                    ParamType::String,
+                    "The champion compared against: its version number, or `none`",
+                ),
+                Port::param(
+                    "compared_rows",
+                    ParamType::Integer,
+                    "Held-out rows both models were scored on",
+                ),
             ],
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let test = dataset_file(ctx, "test_data")?;
-        let candidate = ModelBundle::load(ctx.input_path("model")?).map_err(err)?;
-        let (y, p) = score_file(&candidate, &test)?;
-        let candidate_auc = mlops_core::metrics::roc_auc(&y, &p);
+        let candidate =
+            ModelBundle::load(ctx.input_path("model")?).step("load the candidate model")?;
         let registry = LocalRegistry::new(ctx.str("registry")?);
         let name = ctx.str("model_name")?;
-        let champion_auc = match registry.resolve(&name, CHAMPION) {
-            Ok(path) => {
-                let champion = ModelBundle::load(&path).map_err(err)?;
-                let (y, p) = score_file(&champion, &test)?;
-                Some(mlops_core::metrics::roc_auc(&y, &p))
+        // Fails closed: only a registry without a champion may say "no champion"; a corrupt
+        // or unreadable alias state fails the step instead of letting any candidate through.
+        let champion_version = registry.champion(&name).step_with(|| {
+            format!(
+                "read the champion of model `{name}` in registry {}",
+                registry.root().display()
+            )
+        })?;
+        let df = mlops_core::table::read_table(&test).step("read the held-out rows")?;
+        let (candidate_auc, champion_auc, rows) = match champion_version {
+            None => {
+                let (y, p) = score_frame(&candidate, &df, &test)?;
+                (mlops_core::metrics::roc_auc(&y, &p), None, y.len())
             }
-            Err(_) => None,
+            Some(version) => {
+                let champion = ModelBundle::load(registry.version_path(&name, version))
+                    .step_with(|| format!("load champion version {version}"))?;
+                let fair = fair_rows(&df, &test, &candidate, &champion, version)?;
+                let (y, p) = score_frame(&candidate, &fair, &test)?;
+                let (_, pc) = score_frame(&champion, &fair, &test)?;
+                (
+                    mlops_core::metrics::roc_auc(&y, &p),
+                    Some(mlops_core::metrics::roc_auc(&y, &pc)),
+                    y.len(),
+                )
+            }
         };
         let is_better = champion_auc.is_none_or(|c| candidate_auc > c);
-        eprintln!("candidate AUC {candidate_auc:.5}, champion AUC {champion_auc:?}: is_better = {is_better}");
+        eprintln!(
+            "on {rows} rows: candidate AUC {candidate_auc:.5}, champion {} AUC {champion_auc:?}: is_better = {is_better}",
+            champion_label(champion_version)
+        );
         ctx.set("is_better", json!(is_better));
         ctx.set("candidate_auc", json!(candidate_auc));
         ctx.set("champion_auc", json!(champion_auc.unwrap_or(0.0)));
+        ctx.set("champion_version", json!(champion_label(champion_version)));
+        ctx.set("compared_rows", json!(rows));
         Ok(())
     }
 }
 
-/// `register_model`: add the bundle to the registry as a new version and make it champion.
+/// Fewest rows on which a comparison means anything (AUC of a few dozen rows is noise).
+const MIN_COMPARED_ROWS: usize = 100;
+
+/// The candidate's test rows that the champion did not train on either: those in the test
+/// partition under the champion's own rule (all of them when both rules are the same). A
+/// champion whose rule is unknown is refused: any row might be one it trained on, and scoring
+/// it on its own training rows inflates its AUC so that no candidate can win.
+fn fair_rows(
+    df: &DataFrame,
+    path: &Path,
+    candidate: &ModelBundle,
+    champion: &ModelBundle,
+    version: u32,
+) -> Result<DataFrame, ComponentError> {
+    let Some(candidate_rule) = &candidate.metadata.training.partition else {
+        return Err(ComponentError::Refused(
+            "the candidate's metadata.json records no partition rule (training.partition): its test rows may include rows it trained on; train it with the `train` component".to_string(),
+        ));
+    };
+    let Some(champion_rule) = &champion.metadata.training.partition else {
+        return Err(ComponentError::Refused(format!(
+            "champion version {version} records no partition rule (training.partition) in its metadata.json: the rows it trained on are unknown, so scoring it on the candidate's test rows could use its own training rows; expected a champion trained by the `train` component with a hash split (promote a comparable version with `mlops models promote`)"
+        )));
+    };
+    let mask = mlops_core::split::test_mask(df, champion_rule, path).step_with(|| {
+        format!(
+            "apply champion version {version}'s partition rule ({}) to the test rows",
+            champion_rule.describe()
+        )
+    })?;
+    let kept = mask.iter().filter(|&&t| t).count();
+    if champion_rule != candidate_rule {
+        eprintln!(
+            "champion version {version} was split by {}, the candidate by {}: comparing on the {kept} of {} test rows that are test rows under both",
+            champion_rule.describe(),
+            candidate_rule.describe(),
+            mask.len()
+        );
+    }
+    if kept < MIN_COMPARED_ROWS {
+        return Err(ComponentError::Refused(format!(
+            "only {kept} of the candidate's {} test rows are outside champion version {version}'s training rows (its rule: {}; the candidate's: {}): expected at least {MIN_COMPARED_ROWS} for a fair comparison",
+            mask.len(),
+            champion_rule.describe(),
+            candidate_rule.describe()
+        )));
+    }
+    let mask = BooleanChunked::from_slice("fair".into(), &mask);
+    df.filter(&mask)
+        .step_with(|| format!("select the comparison rows of {}", path.display()))
+}
+
+/// `champion_version`'s value for "no champion".
+pub const NO_CHAMPION: &str = "none";
+
+/// The champion version as the `champion_version` parameter carries it.
+fn champion_label(version: Option<u32>) -> String {
+    version.map_or_else(|| NO_CHAMPION.to_string(), |v| v.to_string())
+}
+
+/// Parse `compared_champion`: `none` or a version number.
+fn parse_champion_label(value: &str) -> Result<Option<u32>, ComponentError> {
+    if value == NO_CHAMPION {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        ComponentError::invalid_input(
+            "compared_champion",
+            format!("`{value}`"),
+            format!("a version number or `{NO_CHAMPION}`"),
+        )
+    })
+}
+
+/// `register_model`: add the bundle to the registry as a new version and make it champion,
+/// but only if the champion is still the one `compare_champion` compared against (checked and
+/// moved under the registry's lock); otherwise the version is registered without the alias.
 pub struct RegisterModel;
 
 impl Component for RegisterModel {
     fn spec(&self) -> ComponentSpec {
         ComponentSpec {
             name: "register_model",
-            description: "Register the bundle as a new version and move the champion alias to it.",
+            description: "Register the bundle as a new version; move the champion alias to it if the champion is still the one it was compared against.",
             inputs: vec![
                 Port::artifact("model", ArtifactType::Model, "Bundle to register"),
                 Port::param(
@@ -273,23 +401,55 @@ impl Component for RegisterModel {
                     "Model registry (local folder)",
                 ),
                 Port::param("model_name", ParamType::String, "Registered model name"),
+                Port::param(
+                    "compared_champion",
+                    ParamType::String,
+                    "The champion version compare_champion compared against, or `none`",
+                ),
             ],
-            outputs: vec![Port::param(
-                "version",
-                ParamType::Integer,
-                "The new version",
-            )],
+            outputs: vec![
+                Port::param("version", ParamType::Integer, "The new version"),
+                Port::param(
+                    "promoted",
+                    ParamType::Bool,
+                    "Whether the champion alias moved to the new version",
+                ),
+                Port::param(
+                    "outcome",
+                    ParamType::String,
+                    "What was done, and why the champion did not move when it did not",
+                ),
+            ],
         }
     }
 
-    fn run(&self, ctx: &mut Context) -> Result<(), String> {
+    fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let registry = LocalRegistry::new(ctx.str("registry")?);
         let name = ctx.str("model_name")?;
+        let compared = parse_champion_label(&ctx.str("compared_champion")?)?;
         let bundle: PathBuf = ctx.input_path("model")?;
-        let version = registry.register(&name, &bundle).map_err(err)?;
-        registry.promote(&name, version).map_err(err)?;
-        eprintln!("registered {name} version {version} as {CHAMPION}");
-        ctx.set("version", json!(version));
+        let r = registry
+            .register_if_champion(&name, &bundle, compared)
+            .step_with(|| {
+                format!(
+                    "register into model `{name}` of registry {}",
+                    registry.root().display()
+                )
+            })?;
+        let outcome = if r.promoted {
+            format!("registered {name} version {} as {CHAMPION}", r.version)
+        } else {
+            format!(
+                "registered {name} version {} without moving {CHAMPION}: it was compared against {} but the {CHAMPION} is now {} (another run promoted in between)",
+                r.version,
+                champion_label(compared),
+                champion_label(r.champion_before)
+            )
+        };
+        eprintln!("{outcome}");
+        ctx.set("version", json!(r.version));
+        ctx.set("promoted", json!(r.promoted));
+        ctx.set("outcome", json!(outcome));
         Ok(())
     }
 }

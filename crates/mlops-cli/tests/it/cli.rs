@@ -23,7 +23,12 @@ fn train_json_reports_the_metrics_and_saves_a_bundle() {
     ] {
         assert!(v[key].is_number(), "missing {key} in {stdout}");
     }
-    assert_eq!(v["rows"], 1409, "20 % of 7043 rows are held out");
+    // Rows are held out by a hash of their key: about 20 % of 7043 (binomial sd 34).
+    let test_rows = v["rows"].as_u64().unwrap();
+    assert!(
+        (1309..=1509).contains(&test_rows),
+        "{test_rows} held-out rows"
+    );
     assert!(v["auc"].as_f64().unwrap() > 0.80, "{stdout}");
     assert_eq!(entries(&out), ["metadata.json", "model.json"]);
     let meta: serde_json::Value =
@@ -40,7 +45,8 @@ fn train_json_reports_the_metrics_and_saves_a_bundle() {
             .iter()
             .map(|c| c.as_u64().unwrap())
             .sum::<u64>(),
-        5634
+        7043 - test_rows,
+        "the score distribution covers the training rows"
     );
 }
 

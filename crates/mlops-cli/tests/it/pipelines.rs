@@ -66,9 +66,13 @@ fn champion_challenger_gate_and_cache() {
         .unwrap();
     assert!(std::fs::read_to_string(report).unwrap().contains("<svg"));
 
-    // Run 2, same inputs: served from cache; the candidate equals the champion, so no new version.
+    // Run 2, same inputs: extract-data reads a table behind a path, so it always runs (the
+    // table may have changed); it extracts the same bytes, so the steps after it are served
+    // from cache (keyed by their input artifacts' content); the candidate equals the champion,
+    // so no new version.
     let r2 = record(&run_training(dir.path(), &[]));
-    for t in ["extract-data", "validate-data", "train", "evaluate"] {
+    assert_eq!(status(&r2, "extract-data"), "succeeded", "never cached");
+    for t in ["validate-data", "train", "evaluate"] {
         assert_eq!(status(&r2, t), "cached", "{t} in run 2");
     }
     assert_eq!(status(&r2, "compare-champion"), "succeeded");
@@ -99,6 +103,29 @@ fn champion_challenger_gate_and_cache() {
     )
     .unwrap();
     assert_eq!(on_disk["status"], "succeeded");
+}
+
+/// The source table replaced at the same path: the next run reads the new rows (extract-data is
+/// never cached, and the steps after it are keyed by the content of the dataset they get).
+#[test]
+fn a_table_replaced_at_the_same_path_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("table.csv");
+    let text = std::fs::read_to_string(churn_csv()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let write_rows = |n: usize| std::fs::write(&data, lines[..=n].join("\n") + "\n").unwrap();
+    let param = format!("data_path={}", data.display());
+    let rows = |rec: &Value| rec["tasks"]["validate-data"]["outputs"]["parameters"]["rows"].clone();
+
+    write_rows(3000);
+    let r1 = record(&run_training(dir.path(), &["--param", &param]));
+    assert_eq!(rows(&r1), 3000);
+    write_rows(5000);
+    let r2 = record(&run_training(dir.path(), &["--param", &param]));
+    for t in ["extract-data", "validate-data", "train", "evaluate"] {
+        assert_eq!(status(&r2, t), "succeeded", "{t} after the table changed");
+    }
+    assert_eq!(rows(&r2), 5000);
 }
 
 #[test]
@@ -149,9 +176,10 @@ fn sigint_records_the_run_as_interrupted_and_the_next_run_resumes() {
         .as_str()
         .unwrap();
     assert!(Path::new(dataset).join("data.parquet").exists());
-    // The next run resumes: finished tasks come from the cache.
+    // The next run resumes: extract-data runs again (never cached: its table may have
+    // changed) and extracts the same bytes, so validate-data comes from the cache.
     let r = record(&run_training(dir.path(), &[]));
-    assert_eq!(status(&r, "extract-data"), "cached");
+    assert_eq!(status(&r, "extract-data"), "succeeded");
     assert_eq!(status(&r, "validate-data"), "cached");
     assert_eq!(status(&r, "train"), "succeeded");
     assert_eq!(champion(dir.path()), 1);
