@@ -1,6 +1,7 @@
 """Benchmark `mlops` (Rust) against Python XGBoost, side by side in the same run.
 
     python bench/compare.py [--quick] [--python PY] [--mlops BIN] [--reps N] [--reps-large N]
+    python bench/compare.py --parity [--rows N] [--reps-large N] [--python PY] [--mlops BIN]
 
 Cases (each repetition runs both sides back to back, alternating who goes first):
   1. wa_churn training: `mlops train --json` vs bench/xgb_train.py --split
@@ -14,6 +15,15 @@ Cases (each repetition runs both sides back to back, alternating who goes first)
 
 Reports medians as a markdown table; writes bench/results/latest.json and latest.md
 (quick.json and quick.md with --quick).
+
+--parity runs only the booster parity case instead: `mlops gen-data --rows N --seed 0`
+(default 1M), split by bench/split_table.py (sklearn stratified 80/20, random_state=42) into
+two Parquet files that both sides use; then, alternating, `mlops train --data train
+--test-data test` vs xgb_train.py one-hot and native categorical (enable_categorical=True),
+same hyperparameters (config/model.yaml, max_bin 256); medians of --reps-large (default 3)
+AUCs and fit seconds; plus a max_bin sweep (64, 128, 256; one run each, AUC is
+deterministic) of ours (a config copy under bench/work/) and XGBoost one-hot.
+Writes bench/results/parity_<rows>.json and .md.
 Needs only the standard library; the Python side runs under --python with
 OMP_WAIT_POLICY=PASSIVE. The mlops binary is copied to a temp dir first so that a
 concurrent rebuild of target/ cannot swap it mid-run. --quick: 200k rows, fewer reps.
@@ -38,6 +48,7 @@ BENCH = ROOT / "bench"
 WORK, RESULTS = BENCH / "work", BENCH / "results"
 WA = "data/wa_churn.csv"
 CV_SEEDS = [42, 43, 44]
+SWEEP_BINS = [64, 128, 256]
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -88,6 +99,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: 200k rows, fewer repetitions")
     ap.add_argument("--reps", type=int, help="repetitions of the small cases (default 5; quick 2)")
     ap.add_argument("--reps-large", type=int, help="repetitions of the large cases (default 3; quick 1)")
+    ap.add_argument("--parity", action="store_true", help="only the booster parity case (see above)")
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the parity table (default 1M)")
     args = ap.parse_args()
     reps = args.reps or (2 if args.quick else 5)
     reps_large = args.reps_large or (1 if args.quick else 3)
@@ -117,6 +130,8 @@ def main():
                                 "'sklearn':sklearn.__version__}))"])[0],
     }
     print(f"mlops {sha} ({meta['mlops_version']}), python {meta['python_versions']}", file=sys.stderr)
+    if args.parity:
+        return parity(mlops, py, args.rows, args.reps_large or 3, meta)
 
     # Data for the large cases (generated once, reused across runs).
     train = WORK / f"train_{human(n_train).lower()}.parquet"
@@ -199,6 +214,76 @@ def main():
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(table + "\n")
     print(f"wrote {RESULTS / name}.json and {name}.md", file=sys.stderr)
+
+
+def parity(mlops, py, n_rows, reps, meta):
+    """Booster parity: both sides on the same sklearn split of one generated table."""
+    meta["reps_large"] = reps
+    tag = human(n_rows).lower()
+    table = WORK / f"parity_table_{tag}.parquet"
+    train, test = WORK / f"parity_train_{tag}.parquet", WORK / f"parity_test_{tag}.parquet"
+    if not table.exists():
+        run_plain([mlops, "gen-data", "--rows", n_rows, "--seed", 0, "--out", table,
+                   "--config", "config/model.yaml"])
+    if not (train.exists() and test.exists()):
+        run([py, BENCH / "split_table.py", "--data", table, "--train", train, "--test", test])
+    base = (ROOT / "config/model.yaml").read_text()
+    assert "    max_bin: 256\n" in base, "config/model.yaml: expected max_bin: 256"
+    model = WORK / "model_parity"
+
+    def ours(max_bin=256):
+        config = WORK / f"parity_model_{max_bin}.yaml"
+        config.write_text(base.replace("    max_bin: 256\n", f"    max_bin: {max_bin}\n"))
+        out, wall = run([mlops, "train", "--data", train, "--test-data", test, "--out", model,
+                         "--json", "--config", config])
+        return {**out, "wall": wall}
+
+    def xgb(max_bin=256, native=False):
+        extra = ["--native-categorical"] if native else []
+        out, wall = run([py, BENCH / "xgb_train.py", "--data", train, "--test-data", test,
+                         "--max-bin", max_bin, *extra])
+        return {**out, "wall": wall}
+
+    runs = {"ours": [], "onehot": [], "native": []}
+    sides = [("ours", ours), ("onehot", xgb), ("native", lambda: xgb(native=True))]
+    for i in range(reps):
+        for side, fn in sides[i % 3:] + sides[:i % 3]:  # rotate who goes first
+            runs[side].append(fn())
+        print(f"  parity {human(n_rows)}: rep {i + 1}/{reps} done", file=sys.stderr)
+    sweep = {"ours": {}, "onehot": {}}
+    for b in SWEEP_BINS:
+        sweep["ours"][str(b)] = runs["ours"][0]["auc"] if b == 256 else ours(b)["auc"]
+        sweep["onehot"][str(b)] = runs["onehot"][0]["auc"] if b == 256 else xgb(b)["auc"]
+        print(f"  parity sweep max_bin {b} done", file=sys.stderr)
+    meta["loadavg_end"] = loadavg()
+    s = {k: {"auc": med(v, "auc"), "logloss": med(v, "logloss"), "fit_seconds": med(v, "fit_seconds")}
+         for k, v in runs.items()}
+    o, p, n = s["ours"], s["onehot"], s["native"]
+    lines = [
+        f"Run {meta['date']}, {meta['cpus']} CPUs, mlops {meta['mlops_sha256']}, "
+        f"xgboost {meta['python_versions']['xgboost']}; `mlops gen-data --rows {n_rows} --seed 0`, "
+        f"sklearn stratified 80/20 split (random_state=42); medians of {reps}; "
+        f"load average at start/end {meta['loadavg_start'][0]:.2f}/{meta['loadavg_end'][0]:.2f}.",
+        "",
+        "| max_bin 256 | mlops (Rust) | XGBoost one-hot | XGBoost native categorical |",
+        "|---|---|---|---|",
+        f"| test AUC | {o['auc']:.4f} | {p['auc']:.4f} ({o['auc'] - p['auc']:+.4f}) | "
+        f"{n['auc']:.4f} ({o['auc'] - n['auc']:+.4f}) |",
+        f"| test logloss | {o['logloss']:.4f} | {p['logloss']:.4f} | {n['logloss']:.4f} |",
+        f"| fit seconds | {o['fit_seconds']:.2f} | {p['fit_seconds']:.2f} (ours/xgb "
+        f"{o['fit_seconds'] / p['fit_seconds']:.2f}) | {n['fit_seconds']:.2f} |",
+        "",
+        "| max_bin | " + " | ".join(map(str, SWEEP_BINS)) + " |",
+        "|---|" + "---|" * len(SWEEP_BINS),
+        "| mlops AUC | " + " | ".join(f"{sweep['ours'][str(b)]:.4f}" for b in SWEEP_BINS) + " |",
+        "| XGBoost one-hot AUC | " + " | ".join(f"{sweep['onehot'][str(b)]:.4f}" for b in SWEEP_BINS) + " |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    results = {"meta": meta, "rows": n_rows, "summary_medians": s, "max_bin_sweep": sweep, "raw": runs}
+    (RESULTS / f"parity_{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"parity_{tag}.md").write_text(text + "\n")
+    print(f"wrote {RESULTS}/parity_{tag}.json and .md", file=sys.stderr)
 
 
 def render(s, meta, n_train, n_test, ours_cv, py_cv, agree, big):

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use crate::rng::SplitMix64;
 
 /// Rows sampled to find cut points; enough for 255 quantiles with a rank error far below one bin.
-const SKETCH_ROWS: usize = 262_144;
+pub(crate) const SKETCH_ROWS: usize = 262_144;
 
 /// Cut points of one feature, ascending. `cuts.len()` real bins plus one missing bin.
 #[derive(Debug, Clone, PartialEq)]

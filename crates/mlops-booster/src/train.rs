@@ -198,14 +198,18 @@ impl Trainer {
                 });
             }
         }
-        if self.params.n_threads == 0 {
-            return Ok(fit_inner(&self.params, train, valid, observer));
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.params.n_threads)
-            .build()
-            .map_err(|e| BoosterError::InvalidData(format!("cannot start worker threads: {e}")))?;
-        Ok(pool.install(|| fit_inner(&self.params, train, valid, observer)))
+        let fitted = if self.params.n_threads == 0 {
+            fit_inner(&self.params, train, valid, observer)
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.params.n_threads)
+                .build()
+                .map_err(|e| {
+                    BoosterError::InvalidData(format!("cannot start worker threads: {e}"))
+                })?;
+            pool.install(|| fit_inner(&self.params, train, valid, observer))
+        };
+        Ok(fitted.booster)
     }
 }
 
@@ -261,12 +265,23 @@ struct LevelNode {
     hist: Histogram,
 }
 
+/// A trained model with the margins the trainer held for its training rows at the end (after
+/// every tree grown, including any that early stopping then drops).
+struct Fitted {
+    booster: Booster,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the tests that pin it to the saved model")
+    )]
+    train_margin: Vec<f32>,
+}
+
 fn fit_inner(
     params: &ValidBoosterParams,
     train: &TrainData,
     valid: Option<&TrainData>,
     observer: &mut dyn TrainingObserver,
-) -> Booster {
+) -> Fitted {
     let matrix = BinnedMatrix::build(train.x, train.n_features, params.max_bin, params.seed);
     let base_score = params
         .base_score
@@ -347,12 +362,15 @@ fn fit_inner(
         attributes.insert("best_iteration".to_string(), best_round.to_string());
         attributes.insert("best_score".to_string(), format!("{best_loss}"));
     }
-    Booster {
-        trees,
-        base_score,
-        num_feature: train.n_features,
-        feature_names: train.feature_names.clone(),
-        attributes,
+    Fitted {
+        booster: Booster {
+            trees,
+            base_score,
+            num_feature: train.n_features,
+            feature_names: train.feature_names.clone(),
+            attributes,
+        },
+        train_margin: margin,
     }
 }
 
@@ -740,4 +758,341 @@ fn to_tree(grown: &[GrowNode], matrix: &BinnedMatrix) -> (Tree, Vec<bool>) {
         .collect();
     let reachable = new_index.iter().map(|&i| i != usize::MAX).collect();
     (Tree { nodes }, reachable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::BoosterParams;
+    use crate::xgboost_json::{from_xgboost_json, to_xgboost_json};
+    use crate::Predictor;
+    use approx::assert_relative_eq;
+
+    fn params(p: BoosterParams) -> ValidBoosterParams {
+        p.check().unwrap()
+    }
+
+    /// A churn-like table: three numeric columns with thousands of distinct values (one with
+    /// missing cells), two binary columns; the label depends on them through thresholds and
+    /// an interaction, with 10% label noise.
+    fn churn_like(n_rows: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let mut rng = SplitMix64::new(seed);
+        let mut x = Vec::with_capacity(n_rows * 5);
+        let mut y = Vec::with_capacity(n_rows);
+        for _ in 0..n_rows {
+            let tenure = (rng.next_f64() * 7_200.0).round() as f32 / 100.0;
+            let charges = (18.0 + rng.next_f64() * 10_000.0).round() as f32 / 100.0;
+            let total = if rng.next_f64() < 0.02 {
+                f32::NAN
+            } else {
+                (tenure * charges * (0.9 + 0.2 * rng.next_f64() as f32) * 100.0).round() / 100.0
+            };
+            let a = (rng.next_f64() < 0.3) as u8 as f32;
+            let b = (rng.next_f64() < 0.6) as u8 as f32;
+            let score = (tenure < 12.0) as u8 as f64 + (charges > 70.0) as u8 as f64 * 0.8
+                - a as f64 * 0.7
+                + (b == 1.0 && tenure > 40.0) as u8 as f64 * 0.9
+                + (total.is_nan() || total < 500.0) as u8 as f64 * 0.5;
+            let p = 1.0 / (1.0 + (-(score * 2.0 - 2.0)).exp());
+            let label = if rng.next_f64() < 0.1 {
+                (rng.next_f64() < 0.5) as u8
+            } else {
+                (rng.next_f64() < p) as u8
+            };
+            x.extend_from_slice(&[tenure, charges, total, a, b]);
+            y.push(label as f32);
+        }
+        (x, y)
+    }
+
+    /// Margins of the saved model (XGBoost JSON, read back) for every row of `x`.
+    fn saved_model_margins(booster: &Booster, x: &[f32], n_features: usize) -> Vec<f32> {
+        let text = to_xgboost_json(booster).unwrap();
+        let loaded = from_xgboost_json(&text).unwrap();
+        Predictor::new(&loaded)
+            .predict_margin(x, n_features)
+            .unwrap()
+    }
+
+    fn assert_margins_match(fitted: &Fitted, x: &[f32], n_features: usize, what: &str) {
+        let saved = saved_model_margins(&fitted.booster, x, n_features);
+        let mismatches: Vec<(usize, f32, f32)> = fitted
+            .train_margin
+            .iter()
+            .zip(&saved)
+            .enumerate()
+            .filter(|(_, (a, b))| (*a - *b).abs() > 1e-4)
+            .map(|(r, (a, b))| (r, *a, *b))
+            .collect();
+        assert!(
+            mismatches.is_empty(),
+            "{what}: {} of {} rows differ between the trainer's margin and the saved model's, \
+             first {:?}",
+            mismatches.len(),
+            saved.len(),
+            &mismatches[..mismatches.len().min(5)]
+        );
+    }
+
+    #[test]
+    fn training_margins_equal_the_saved_models_predictions_at_every_max_bin() {
+        let (x, y) = churn_like(20_000, 7);
+        let data = TrainData::new(&x, 5, &y).unwrap();
+        for max_bin in [16, 64, 255, 256] {
+            let p = params(BoosterParams {
+                n_estimators: 30,
+                max_depth: 6,
+                learning_rate: 0.3,
+                max_bin,
+                ..Default::default()
+            });
+            let fitted = fit_inner(&p, &data, None, &mut |_: &RoundReport| {});
+            assert_margins_match(&fitted, &x, 5, &format!("max_bin {max_bin}"));
+        }
+    }
+
+    #[test]
+    fn training_margins_equal_the_saved_models_predictions_when_cuts_come_from_a_sample() {
+        // More rows than the quantile sketch reads: values outside the sample's range exist.
+        let n = crate::binning::SKETCH_ROWS + 40_000;
+        let (x, y) = churn_like(n, 9);
+        let data = TrainData::new(&x, 5, &y).unwrap();
+        for max_bin in [64, 256] {
+            let p = params(BoosterParams {
+                n_estimators: 10,
+                max_bin,
+                ..Default::default()
+            });
+            let fitted = fit_inner(&p, &data, None, &mut |_: &RoundReport| {});
+            assert_margins_match(&fitted, &x, 5, &format!("sketched, max_bin {max_bin}"));
+        }
+    }
+
+    #[test]
+    fn training_margins_equal_the_saved_models_predictions_with_row_sampling() {
+        let (x, y) = churn_like(20_000, 8);
+        let data = TrainData::new(&x, 5, &y).unwrap();
+        let p = params(BoosterParams {
+            n_estimators: 20,
+            subsample: 0.6,
+            colsample_bytree: 0.6,
+            seed: 3,
+            ..Default::default()
+        });
+        let fitted = fit_inner(&p, &data, None, &mut |_: &RoundReport| {});
+        assert_margins_match(&fitted, &x, 5, "subsample 0.6");
+    }
+
+    #[test]
+    fn gain_and_weight_follow_xgboost_formulas() {
+        let s = GradSum { g: -6.0, h: 2.0 };
+        let p = params(BoosterParams::default());
+        // lambda 1: gain = G^2 / (H + lambda) = 36 / 3 = 12; weight = -G / (H + lambda) = 2.
+        assert_relative_eq!(gain(s, &p), 12.0);
+        assert_relative_eq!(weight(s, &p), 2.0);
+        // alpha 2 shrinks |G| by 2 first: T = -4, gain = 16 / 3, weight = 4 / 3.
+        let p = params(BoosterParams {
+            reg_alpha: 2.0,
+            ..Default::default()
+        });
+        assert_relative_eq!(gain(s, &p), 16.0 / 3.0);
+        assert_relative_eq!(weight(s, &p), 4.0 / 3.0);
+        // |G| <= alpha: no gain and a zero weight.
+        let p = params(BoosterParams {
+            reg_alpha: 7.0,
+            ..Default::default()
+        });
+        assert_eq!((gain(s, &p), weight(s, &p)), (0.0, 0.0));
+        // lambda 0, H 2: weight 3; below min_child_weight both are 0.
+        let p = params(BoosterParams {
+            reg_lambda: 0.0,
+            ..Default::default()
+        });
+        assert_relative_eq!(weight(s, &p), 3.0);
+        let p = params(BoosterParams {
+            min_child_weight: 2.5,
+            ..Default::default()
+        });
+        assert_eq!((gain(s, &p), weight(s, &p)), (0.0, 0.0));
+    }
+
+    /// Four rows with values 0, 1, 2, 3 (one bin each) and gradients -1, -1, +1, +1, hessians 1.
+    fn four_rows() -> (BinnedMatrix, Vec<[f32; 2]>, Vec<u32>) {
+        let x = [0.0, 1.0, 2.0, 3.0];
+        let m = BinnedMatrix::build(&x, 1, 256, 0);
+        let grad = vec![[-1.0, 1.0], [-1.0, 1.0], [1.0, 1.0], [1.0, 1.0]];
+        (m, grad, vec![0, 1, 2, 3])
+    }
+
+    #[test]
+    fn best_split_has_the_hand_computed_gain() {
+        let (m, grad, rows) = four_rows();
+        let hist = histogram::build(&m, &rows, &grad);
+        let sum = GradSum { g: 0.0, h: 4.0 };
+        let p = params(BoosterParams::default());
+        // Parent: G 0 -> gain 0. "x < 2": left G -2 H 2, right G 2 H 2, each 4 / 3, so 8 / 3.
+        // "x < 1" (or "x < 3"): 1 / 2 + 1 / 4 = 0.75.
+        let split = best_split(&m, &hist, sum, &[0], &p).unwrap();
+        assert_eq!(split.bin, 1);
+        assert_eq!(m.cuts[0].cuts[split.bin], 2.0);
+        assert_relative_eq!(split.loss_change, 8.0 / 3.0);
+        assert_eq!((split.left.g, split.left.h), (-2.0, 2.0));
+        // min_child_weight 2.5: every split leaves a child with H <= 2.
+        let p = params(BoosterParams {
+            min_child_weight: 2.5,
+            ..Default::default()
+        });
+        assert!(best_split(&m, &hist, sum, &[0], &p).is_none());
+        // lambda 0: "x < 2" gains 4 / 2 + 4 / 2 = 4.
+        let p = params(BoosterParams {
+            reg_lambda: 0.0,
+            ..Default::default()
+        });
+        assert_relative_eq!(
+            best_split(&m, &hist, sum, &[0], &p).unwrap().loss_change,
+            4.0
+        );
+    }
+
+    #[test]
+    fn gamma_prunes_splits_that_gain_less() {
+        let (m, grad, rows) = four_rows();
+        for (gamma, expected_nodes) in [(0.0, 3), (2.6, 3), (2.7, 1)] {
+            let p = params(BoosterParams {
+                max_depth: 1,
+                learning_rate: 0.5,
+                gamma,
+                ..Default::default()
+            });
+            let (grown, _) = grow_tree(&m, &grad, rows.clone(), &[0], &p);
+            let (tree, _) = to_tree(&grown, &m);
+            // The split gains 8 / 3 = 2.67: kept below that gamma, pruned above.
+            assert_eq!(tree.nodes.len(), expected_nodes, "gamma {gamma}");
+            if expected_nodes == 3 {
+                // Left leaf: -G / (H + lambda) * eta = 2 / 3 * 0.5.
+                assert_relative_eq!(tree.predict_row(&[0.0]), 1.0 / 3.0, epsilon = 1e-6);
+                assert_relative_eq!(tree.predict_row(&[3.0]), -1.0 / 3.0, epsilon = 1e-6);
+            } else {
+                // The root leaf: G 0 -> weight 0.
+                assert_eq!(tree.predict_row(&[0.0]), 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn missing_values_go_where_their_gradients_fit() {
+        // Values 0 are negatives, values 1 positives; missing rows are positives in the first
+        // table and negatives in the second, so the learnt default direction must follow them.
+        for (missing_label, expect_left) in [(1.0, false), (0.0, true)] {
+            let mut x = Vec::new();
+            let mut y = Vec::new();
+            for i in 0..300 {
+                let (v, label) = match i % 3 {
+                    0 => (0.0, 0.0),
+                    1 => (1.0, 1.0),
+                    _ => (f32::NAN, missing_label),
+                };
+                x.push(v);
+                y.push(label);
+            }
+            let data = TrainData::new(&x, 1, &y).unwrap();
+            let p = params(BoosterParams {
+                n_estimators: 1,
+                max_depth: 1,
+                ..Default::default()
+            });
+            let booster = Trainer::new(p).fit(&data, None).unwrap();
+            let root = booster.trees[0].nodes[0];
+            assert!(!root.is_leaf());
+            assert_eq!(
+                root.default_left, expect_left,
+                "missing label {missing_label}"
+            );
+            let tree = &booster.trees[0];
+            let expected = if missing_label == 1.0 { 1.0 } else { 0.0 };
+            assert_eq!(tree.predict_row(&[f32::NAN]), tree.predict_row(&[expected]));
+        }
+    }
+
+    #[test]
+    fn row_and_feature_sampling_depend_only_on_the_seed() {
+        let draw = |seed| {
+            let mut rng = SplitMix64::new(seed);
+            let rows = sample_rows(10_000, 0.3, &mut rng);
+            let features = sample_features(&(0..10).collect::<Vec<_>>(), 0.4, &mut rng);
+            (rows, features)
+        };
+        let (rows, features) = draw(11);
+        assert_eq!((rows.clone(), features.clone()), draw(11));
+        assert_ne!(rows, draw(12).0);
+        // About 30% of the rows, ascending and distinct; 4 of 10 features, sorted.
+        assert!((2_700..3_300).contains(&rows.len()), "{} rows", rows.len());
+        assert!(rows.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(features.len(), 4);
+        assert!(features.windows(2).all(|w| w[0] < w[1]));
+        // Whole models too: same seed, same trees; another seed, other trees.
+        let (x, y) = churn_like(3_000, 5);
+        let data = TrainData::new(&x, 5, &y).unwrap();
+        let fit = |seed| {
+            let p = params(BoosterParams {
+                n_estimators: 5,
+                subsample: 0.5,
+                colsample_bytree: 0.6,
+                seed,
+                ..Default::default()
+            });
+            Trainer::new(p).fit(&data, None).unwrap()
+        };
+        assert_eq!(fit(1).trees, fit(1).trees);
+        assert_ne!(fit(1).trees, fit(2).trees);
+    }
+
+    #[test]
+    fn early_stopping_stops_patience_rounds_after_the_best_and_keeps_the_best() {
+        let (x, y) = churn_like(4_000, 21);
+        // The validation labels are noisier than training's, so its loss turns up after a while.
+        let (vx, mut vy) = churn_like(1_000, 22);
+        let mut rng = SplitMix64::new(9);
+        for v in vy.iter_mut() {
+            if rng.next_f64() < 0.3 {
+                *v = 1.0 - *v;
+            }
+        }
+        let data = TrainData::new(&x, 5, &y).unwrap();
+        let valid = TrainData::new(&vx, 5, &vy).unwrap();
+        let patience = 5;
+        let p = params(BoosterParams {
+            n_estimators: 300,
+            learning_rate: 0.5,
+            max_depth: 6,
+            min_child_weight: 0.0,
+            early_stopping_rounds: Some(patience),
+            ..Default::default()
+        });
+        let mut losses = Vec::new();
+        let booster = Trainer::new(p)
+            .fit_with_observer(&data, Some(&valid), &mut |r: &RoundReport| {
+                losses.push(r.valid_logloss.unwrap())
+            })
+            .unwrap();
+        // Recompute the stopping point from the reported losses alone.
+        let mut best = 0;
+        let mut stop = None;
+        for (round, &loss) in losses.iter().enumerate() {
+            if loss < losses[best] {
+                best = round;
+            }
+            if round - best >= patience {
+                stop = Some(round);
+                break;
+            }
+        }
+        assert_eq!(stop, Some(losses.len() - 1), "losses {losses:?}");
+        assert!(losses.len() < 300, "never stopped");
+        assert_eq!(booster.trees.len(), best + 1);
+        assert_eq!(booster.attributes["best_iteration"], best.to_string());
+        // The kept model's validation loss is the best reported one.
+        let margins = Predictor::new(&booster).predict_margin(&vx, 5).unwrap();
+        assert_relative_eq!(logloss(&valid, &margins), losses[best], epsilon = 1e-6);
+    }
 }
