@@ -810,6 +810,7 @@ mod tests {
         let text = to_xgboost_json(booster).unwrap();
         let loaded = from_xgboost_json(&text).unwrap();
         Predictor::new(&loaded)
+            .unwrap()
             .predict_margin(x, n_features)
             .unwrap()
     }
@@ -1092,7 +1093,10 @@ mod tests {
         assert_eq!(booster.trees.len(), best + 1);
         assert_eq!(booster.attributes["best_iteration"], best.to_string());
         // The kept model's validation loss is the best reported one.
-        let margins = Predictor::new(&booster).predict_margin(&vx, 5).unwrap();
+        let margins = Predictor::new(&booster)
+            .unwrap()
+            .predict_margin(&vx, 5)
+            .unwrap();
         assert_relative_eq!(logloss(&valid, &margins), losses[best], epsilon = 1e-6);
     }
 }
