@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use mlops_domain::ModelConfig;
+use mlops_domain::{ModelConfig, Settings};
 use mlops_pipeline::{Pipeline, Result};
 
 /// The time zone of every schedule.
@@ -15,8 +15,8 @@ pub const SCHEDULE_TZ: Tz = chrono_tz::Pacific::Auckland;
 pub struct PipelineDef {
     /// Name (also the IR file name).
     pub name: &'static str,
-    /// Builds the pipeline from the model config.
-    pub build: fn(&ModelConfig) -> Result<Pipeline>,
+    /// Builds the pipeline from the model config and the settings (parameter defaults).
+    pub build: fn(&ModelConfig, &Settings) -> Result<Pipeline>,
     /// Cron (5 fields) in Pacific/Auckland, if scheduled.
     pub schedule: Option<&'static str>,
     /// Produces models.

@@ -2,13 +2,15 @@
 //! with the champion → only if better: register and move `champion`.
 
 use data_components::{ExtractData, ValidateData};
-use mlops_domain::ModelConfig;
+use mlops_domain::{ModelConfig, Settings};
 use mlops_pipeline::{CmpOp, Component, ParamType, Pipeline, PipelineBuilder, Result};
 use model_components::{CompareChampion, Evaluate, RegisterModel, Train};
 use serde_json::json;
 
-/// Build the training pipeline; `config` becomes the `model_config` parameter's default.
-pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
+/// Build the training pipeline; `config` becomes the `model_config` parameter's default, and
+/// `settings` give the registry (`$MLOPS_LOCAL_ROOT/registry`) and model name
+/// (`$MODEL_NAME_PREFIX`) defaults, as every other command reads them.
+pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
     let mut p = PipelineBuilder::new(
         "training",
         "Train, evaluate and register the churn model (champion/challenger).",
@@ -54,13 +56,16 @@ pub fn pipeline(config: &ModelConfig) -> Result<Pipeline> {
     let registry = p.param(
         "registry",
         ParamType::String,
-        json!("local/registry"),
+        json!(std::path::Path::new(&settings.local_root)
+            .join("registry")
+            .display()
+            .to_string()),
         "Model registry",
     )?;
     let model_name = p.param(
         "model_name",
         ParamType::String,
-        json!("churn"),
+        json!(settings.model_name_prefix),
         "Registered model name",
     )?;
 
@@ -123,6 +128,10 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    fn settings() -> Settings {
+        Settings::from_vars(&Default::default()).unwrap()
+    }
+
     fn compiled() -> Value {
         let config = ModelConfig::from_file(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/model.yaml"),
@@ -132,7 +141,7 @@ mod tests {
             image: "test-image".into(),
             command: "mlops-component".into(),
         };
-        mlops_pipeline::compile(&pipeline(&config).unwrap(), &image)
+        mlops_pipeline::compile(&pipeline(&config, &settings()).unwrap(), &image)
     }
 
     /// Every task's `enableCache`, by task name, across the root DAG and condition sub-DAGs.
@@ -177,5 +186,32 @@ mod tests {
             text.contains("compared_champion") && text.contains("champion_version"),
             "register-model is not wired to compare-champion's champion_version"
         );
+    }
+
+    /// The registry and model-name defaults come from the settings, as in `mlops demo` and
+    /// `mlops models`.
+    #[test]
+    fn registry_and_model_name_defaults_come_from_settings() {
+        let config = ModelConfig::from_file(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/model.yaml"),
+        )
+        .unwrap();
+        let vars = [
+            ("MLOPS_LOCAL_ROOT", "/srv/mlops"),
+            ("MODEL_NAME_PREFIX", "acme_churn"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let custom = Settings::from_vars(&vars).unwrap();
+        let image = mlops_pipeline::ImageConfig::default();
+        let ir = mlops_pipeline::compile(&pipeline(&config, &custom).unwrap(), &image);
+        let params = &ir["root"]["inputDefinitions"]["parameters"];
+        assert_eq!(params["registry"]["defaultValue"], "/srv/mlops/registry");
+        assert_eq!(params["model_name"]["defaultValue"], "acme_churn");
+        let defaults = mlops_pipeline::compile(&pipeline(&config, &settings()).unwrap(), &image);
+        let params = &defaults["root"]["inputDefinitions"]["parameters"];
+        assert_eq!(params["registry"]["defaultValue"], "local/registry");
+        assert_eq!(params["model_name"]["defaultValue"], "churn");
     }
 }

@@ -67,7 +67,7 @@ pub fn compile_all(
             defs::next_runs(cron, chrono::Utc::now(), 1)
                 .map_err(|e| format!("pipeline `{}`: {e}", def.name))?;
         }
-        let pipeline = (def.build)(&config)?;
+        let pipeline = (def.build)(&config, settings)?;
         let path = out.join(format!("{}.json", def.name));
         write_atomic(&path, compile_to_string(&pipeline, &image).as_bytes())?;
         written.push(path);
@@ -117,7 +117,7 @@ pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, Bo
         None => {
             let def = defs::find(&args.name)?;
             let config = load_config(settings, args.config.as_deref())?;
-            let pipeline = (def.build)(&config)?;
+            let pipeline = (def.build)(&config, settings)?;
             let path = root.join("compiled").join(format!("{}.json", def.name));
             write_atomic(
                 &path,

@@ -50,6 +50,8 @@ pub struct PreparedData {
     pub partition: PartitionRule,
     /// Per row: whether it is a test row under `partition`.
     pub is_test: Vec<bool>,
+    /// Columns of the table that the config does not name (not used by the model).
+    pub ignored_columns: Vec<String>,
 }
 
 impl PreparedData {
@@ -77,6 +79,18 @@ pub fn prepare(config: &ModelConfig, path: &Path) -> Result<PreparedData> {
     required.push(&config.label.column);
     if let Some(id) = &config.id_column {
         required.push(id);
+    }
+    let ignored_columns: Vec<String> = df
+        .get_column_names()
+        .into_iter()
+        .map(|c| c.to_string())
+        .filter(|c| !required.contains(&c.as_str()))
+        .collect();
+    if !ignored_columns.is_empty() {
+        tracing::info!(
+            columns = %ignored_columns.join(", "),
+            "columns not in the model config are ignored"
+        );
     }
     require_columns(&df, path, required)?;
     let y = encode_labels(&df, &config.label, path)?;
@@ -107,6 +121,7 @@ pub fn prepare(config: &ModelConfig, path: &Path) -> Result<PreparedData> {
         fingerprint: fingerprint(path)?,
         partition,
         is_test,
+        ignored_columns,
     })
 }
 
@@ -382,6 +397,7 @@ fn finish(
             test_metrics: test_metrics.scalars(),
             cv_metrics: cv_metrics.clone(),
             partition: None,
+            ignored_columns: data.ignored_columns.clone(),
         },
         score_distribution: ScoreHistogram::from_scores(&train_p, SCORE_BINS),
         data_fingerprint: data.fingerprint.clone(),

@@ -73,6 +73,10 @@ pub struct TrainingSummary {
     /// the model trained on are unknown and it cannot be compared fairly with another model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<PartitionRule>,
+    /// Columns of the training table that the model config does not name, so the model never
+    /// saw them (listed so that a misnamed config column is visible).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
 }
 
 /// Salt of the row hash in [`PartitionRule`]: changing it moves rows between train and test,

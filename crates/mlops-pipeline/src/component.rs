@@ -145,6 +145,10 @@ pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
 /// Where Vertex AI mounts Cloud Storage.
 const GCS_MOUNT: &str = "/gcs";
 
+/// The environment variable in which the local runner passes the folder the pipeline was
+/// started from; relative path parameters are resolved there ([`Context::path`]).
+pub const WORKDIR_ENV: &str = "MLOPS_WORKDIR";
+
 /// Local path for an artifact URI: `gs://b/x` → `/gcs/b/x` when mounted, else the URI itself.
 pub fn local_path(uri: &str) -> PathBuf {
     if let Some(rest) = uri.strip_prefix("gs://") {
@@ -153,6 +157,15 @@ pub fn local_path(uri: &str) -> PathBuf {
         }
     }
     PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri))
+}
+
+/// [`local_path`], then a relative path joined to `workdir` when there is one.
+fn resolve_path(text: &str, workdir: Option<&Path>) -> PathBuf {
+    let path = local_path(text);
+    match workdir {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
 }
 
 /// Typed access to one execution's inputs and outputs.
@@ -193,6 +206,15 @@ impl Context {
         v.as_str()
             .map(str::to_string)
             .ok_or_else(|| ComponentError::invalid_input(name, v, "a string"))
+    }
+
+    /// A string parameter that names a local path or a `gs://` location: `gs://` goes through
+    /// the `/gcs/` mount when present ([`local_path`]), and a relative path is taken relative
+    /// to the folder the pipeline was started from (`MLOPS_WORKDIR`, set by the local runner;
+    /// steps themselves run in their task folder), else to the step's working directory.
+    pub fn path(&self, name: &str) -> Result<PathBuf, ComponentError> {
+        let workdir = std::env::var_os(WORKDIR_ENV).map(PathBuf::from);
+        Ok(resolve_path(&self.str(name)?, workdir.as_deref()))
     }
 
     /// An integer parameter.
@@ -419,6 +441,24 @@ pub fn metrics_metadata(values: &BTreeMap<String, f64>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_parameters_resolve_relative_paths_in_the_workdir() {
+        let workdir = Path::new("/home/me/project");
+        assert_eq!(
+            resolve_path("data/x.csv", Some(workdir)),
+            Path::new("/home/me/project/data/x.csv")
+        );
+        assert_eq!(resolve_path("data/x.csv", None), Path::new("data/x.csv"));
+        assert_eq!(
+            resolve_path("/srv/x.csv", Some(workdir)),
+            Path::new("/srv/x.csv")
+        );
+        assert_eq!(
+            resolve_path("file:///srv/x.csv", Some(workdir)),
+            Path::new("/srv/x.csv")
+        );
+    }
     use serde_json::json;
 
     fn context(params: Value) -> Context {

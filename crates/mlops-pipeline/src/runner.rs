@@ -10,10 +10,11 @@
 //! - `cache`: cache keys and entries, artifact content digests; `outputs`: output checks;
 //! - `record`: the run record.
 //!
-//! Steps run in `<root>/<job>/<task>/`, not in the caller's folder. So that relative paths
-//! given as pipeline parameters (`data_path=data/x.csv`) keep meaning what they mean to the
-//! caller, a root `STRING` parameter that is a relative path with a folder part (`a/b`) whose
-//! folder exists in the caller's working directory is made absolute before the run.
+//! Steps run in `<root>/<job>/<task>/`, not in the caller's folder, with the caller's folder in
+//! `MLOPS_WORKDIR` ([`crate::component::WORKDIR_ENV`]): a component that takes a path
+//! parameter (`data_path=data/x.csv`) resolves a relative one there
+//! ([`crate::Context::path`]), so it keeps meaning what it means to the caller. Parameter
+//! values themselves are passed as given: which strings are paths is the component's to say.
 
 mod cache;
 mod inputs;
@@ -32,7 +33,6 @@ use serde_json::Value;
 
 use crate::error::{io_err, PipelineError, Result};
 use crate::ir::model::PipelineSpec;
-use crate::types::ParamType;
 
 pub use record::{RunRecord, TaskOutputs, TaskRecord, TaskStatus};
 
@@ -152,34 +152,6 @@ pub fn resolve_params(
     Ok(out)
 }
 
-/// Make relative local paths in `STRING` pipeline parameters absolute against `caller_dir`:
-/// values with a folder part (`data/x.csv`, `local/registry`) whose folder exists there.
-/// Plain words (`churn`), URIs (`gs://…`) and absolute paths are left alone.
-fn anchor_relative_paths(
-    ir: &PipelineSpec,
-    params: &mut BTreeMap<String, Value>,
-    caller_dir: &Path,
-) {
-    for (name, value) in params.iter_mut() {
-        let is_string = ir
-            .root_parameters()
-            .get(name)
-            .is_some_and(|d| d.param_type() == ParamType::String);
-        let Value::String(text) = value else { continue };
-        if !is_string || text.contains("://") || !text.contains('/') {
-            continue;
-        }
-        let path = Path::new(text.as_str());
-        if path.is_absolute() {
-            continue;
-        }
-        let anchored = caller_dir.join(path);
-        if anchored.parent().is_some_and(Path::is_dir) {
-            *text = anchored.display().to_string();
-        }
-    }
-}
-
 /// Run a compiled pipeline. `interrupt` is polled (set it from a SIGINT handler).
 pub fn run(
     ir_path: &Path,
@@ -189,8 +161,7 @@ pub fn run(
 ) -> Result<RunRecord> {
     let ir = load_ir(ir_path)?;
     let caller_dir = std::env::current_dir().map_err(io_err("read", "the working directory"))?;
-    let mut params = resolve_params(&ir, &opts.params)?;
-    anchor_relative_paths(&ir, &mut params, &caller_dir);
+    let params = resolve_params(&ir, &opts.params)?;
     let pipeline = if ir.pipeline_info.name.is_empty() {
         "pipeline".to_string()
     } else {

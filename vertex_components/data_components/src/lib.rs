@@ -1,7 +1,5 @@
 //! Data components. A Dataset artifact is a folder holding `data.parquet`.
 
-use std::path::Path;
-
 use mlops_domain::ModelConfig;
 use mlops_pipeline::component::{ComponentError, StepContext};
 use mlops_pipeline::{ArtifactType, Component, ComponentSpec, Context, ParamType, Port};
@@ -45,13 +43,14 @@ impl Component for ExtractData {
     }
 
     fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
-        let source = ctx.str("source")?;
-        let mut df = mlops_core::table::read_table(Path::new(&source))
+        let path = ctx.path("source")?;
+        let source = path.display().to_string();
+        let mut df = mlops_core::table::read_table(&path)
             .step_with(|| format!("read the source table `{source}`"))?;
         let out = ctx.output_path("dataset")?;
         mlops_core::table::write_table(&mut df, &out.join(DATA_FILE))
             .step("write the Dataset artifact")?;
-        let fingerprint = mlops_core::train::fingerprint(Path::new(&source))
+        let fingerprint = mlops_core::train::fingerprint(&path)
             .step_with(|| format!("fingerprint the source table `{source}`"))?;
         let mut meta = Map::new();
         meta.insert("rows".into(), json!(df.height()));

@@ -266,7 +266,7 @@ impl Component for CompareChampion {
         let test = dataset_file(ctx, "test_data")?;
         let candidate =
             ModelBundle::load(ctx.input_path("model")?).step("load the candidate model")?;
-        let registry = LocalRegistry::new(ctx.str("registry")?);
+        let registry = LocalRegistry::new(ctx.path("registry")?);
         let name = ctx.str("model_name")?;
         // Fails closed: only a registry without a champion may say "no champion"; a corrupt
         // or unreadable alias state fails the step instead of letting any candidate through.
@@ -424,7 +424,7 @@ impl Component for RegisterModel {
     }
 
     fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
-        let registry = LocalRegistry::new(ctx.str("registry")?);
+        let registry = LocalRegistry::new(ctx.path("registry")?);
         let name = ctx.str("model_name")?;
         let compared = parse_champion_label(&ctx.str("compared_champion")?)?;
         let bundle: PathBuf = ctx.input_path("model")?;

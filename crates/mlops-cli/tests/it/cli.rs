@@ -291,3 +291,38 @@ fn error_causes_are_printed_once() {
         }
     }
 }
+
+/// Columns the config does not name are listed once at info level and in `metadata.json`.
+#[test]
+fn columns_not_in_the_config_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(churn_csv()).unwrap();
+    let mut lines = text.lines();
+    let mut widened = format!("{},customer_note,region\n", lines.next().unwrap());
+    for line in lines {
+        widened.push_str(&format!("{line},x,north\n"));
+    }
+    let data = dir.path().join("wide.csv");
+    std::fs::write(&data, widened).unwrap();
+    let model = dir.path().join("model");
+    let out = run(mlops()
+        .args(["-v", "train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&model));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("columns not in the model config are ignored"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    assert!(logged[0].contains("customer_note, region"), "{stderr}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("metadata.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        meta["training"]["ignored_columns"],
+        serde_json::json!(["customer_note", "region"])
+    );
+}

@@ -47,6 +47,7 @@ pub(super) fn run_step(
         .args(&command[1..])
         .args(&args)
         .current_dir(task_dir)
+        .env(crate::component::WORKDIR_ENV, &ctx.caller_dir)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)

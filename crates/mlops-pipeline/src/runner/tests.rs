@@ -75,14 +75,17 @@ fn a_step_runs_in_its_task_folder() {
         json!({"probe": {"taskInfo": {"name": "probe"}, "componentRef": {"name": "comp-probe"}}}),
         json!({"comp-probe": {
             "executorLabel": "exec-probe",
-            "outputDefinitions": {"parameters": {"cwd": {"parameterType": "STRING"}}}
+            "outputDefinitions": {"parameters": {
+                "cwd": {"parameterType": "STRING"},
+                "workdir": {"parameterType": "STRING"}
+            }}
         }}),
         &[(
             "exec-probe",
             json!([
                 "sh",
                 "-c",
-                emit("cwd", "\\\"$(pwd -P)\\\""),
+                r#"printf '{"parameterValues": {"cwd": "%s", "workdir": "%s"}}' "$(pwd -P)" "$MLOPS_WORKDIR" > "$1""#,
                 "probe",
                 "{{$.outputs.output_file}}"
             ]),
@@ -93,6 +96,12 @@ fn a_step_runs_in_its_task_folder() {
     let task_dir = f.root().join(&record.job_id).join("probe");
     let expected = task_dir.canonicalize().unwrap().display().to_string();
     assert_eq!(cwd, json!(expected));
+    // Where the caller started the run, for components that resolve relative path parameters.
+    let caller = std::env::current_dir().unwrap().display().to_string();
+    assert_eq!(
+        record.tasks["probe"].outputs.parameters["workdir"],
+        json!(caller)
+    );
     assert!(task_dir.join("log.txt").exists());
 }
 
@@ -297,49 +306,6 @@ fn params_resolve_by_declared_type_with_defaults() {
     let spec: PipelineSpec = serde_json::from_value(copy_then_count()).unwrap();
     let err = resolve_params(&spec, &[]).unwrap_err();
     assert!(err.to_string().contains("`source` has no default"), "{err}");
-}
-
-#[test]
-fn relative_path_parameters_are_anchored_at_the_caller() {
-    let caller = tempfile::tempdir().unwrap();
-    std::fs::create_dir(caller.path().join("data")).unwrap();
-    let spec: PipelineSpec = serde_json::from_value(ir(
-        json!({
-            "data_path": {"parameterType": "STRING"},
-            "missing": {"parameterType": "STRING"},
-            "name": {"parameterType": "STRING"},
-            "uri": {"parameterType": "STRING"},
-            "abs": {"parameterType": "STRING"},
-            "config": {"parameterType": "STRUCT"}
-        }),
-        json!({}),
-        json!({}),
-        &[],
-    ))
-    .unwrap();
-    let mut params: BTreeMap<String, Value> = [
-        ("data_path", json!("data/x.csv")),
-        ("missing", json!("nope/x.csv")),
-        ("name", json!("churn")),
-        ("uri", json!("gs://b/data/x.csv")),
-        ("abs", json!("/srv/x.csv")),
-        ("config", json!({"path": "data/x.csv"})),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    anchor_relative_paths(&spec, &mut params, caller.path());
-    let anchored = caller.path().join("data/x.csv").display().to_string();
-    assert_eq!(params["data_path"], json!(anchored));
-    for (k, v) in [
-        ("missing", json!("nope/x.csv")),
-        ("name", json!("churn")),
-        ("uri", json!("gs://b/data/x.csv")),
-        ("abs", json!("/srv/x.csv")),
-        ("config", json!({"path": "data/x.csv"})),
-    ] {
-        assert_eq!(params[k], v, "{k} must stay as given");
-    }
 }
 
 #[test]
