@@ -174,7 +174,8 @@ pub struct SplitConfig {
     pub test_fraction: f64,
     /// Fraction of the training rows held out for early stopping (0 = none).
     pub validation_fraction: f64,
-    /// Seed of the split (and of training unless `--seed` overrides it).
+    /// Seed of training randomness (sampling, CV folds) unless `--seed` overrides it. The train/test split takes no seed: rows go by a
+    /// hash of their key, so each row stays on its side across runs and table growth.
     pub seed: u64,
 }
 
