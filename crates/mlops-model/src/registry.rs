@@ -154,14 +154,10 @@ impl LocalRegistry {
         Ok(UpdateLock { _file: file })
     }
 
-    /// Version numbers present, ascending (none when the model has no versions folder).
-    pub fn versions(&self, model: &str) -> Vec<u32> {
-        self.try_versions(model).unwrap_or_default()
-    }
-
-    /// Version numbers present, ascending; an unreadable versions folder is an error (a
-    /// version number allocated without seeing every version could be reused).
-    fn try_versions(&self, model: &str) -> Result<Vec<u32>> {
+    /// Version numbers present, ascending (none when the model has no versions folder); an
+    /// unreadable versions folder is an error, never "no versions" (a version number allocated
+    /// without seeing every version could be reused).
+    pub fn versions(&self, model: &str) -> Result<Vec<u32>> {
         let dir = self.versions_dir(model);
         let entries = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
@@ -254,7 +250,7 @@ impl LocalRegistry {
     fn add_version(&self, model: &str, bundle: &ModelBundle) -> Result<u32> {
         let versions = self.versions_dir(model);
         std::fs::create_dir_all(&versions).map_err(io("create folder", &versions))?;
-        let version = self.try_versions(model)?.last().copied().unwrap_or(0) + 1;
+        let version = self.versions(model)?.last().copied().unwrap_or(0) + 1;
         bundle.save(self.version_path(model, version))?;
         Ok(version)
     }
@@ -351,7 +347,7 @@ impl LocalRegistry {
     /// Every version with its aliases and metrics.
     pub fn list(&self, model: &str) -> Result<Vec<VersionInfo>> {
         let aliases = self.aliases(model)?;
-        self.try_versions(model)?
+        self.versions(model)?
             .into_iter()
             .map(|v| {
                 let path = self.version_path(model, v);
@@ -420,7 +416,7 @@ mod tests {
         std::fs::write(broken.join("metadata.json"), "{").unwrap();
         assert!(reg.register("churn", &broken).is_err());
         assert!(
-            reg.versions("churn").is_empty(),
+            reg.versions("churn").unwrap().is_empty(),
             "a broken bundle must not become a version"
         );
         assert!(reg
@@ -465,7 +461,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("aliases.json"), "{e}");
-        assert_eq!(reg.versions("churn"), [1], "nothing registered");
+        assert_eq!(reg.versions("churn").unwrap(), [1], "nothing registered");
         assert!(reg.resolve("churn", CHAMPION).is_err());
         assert!(
             reg.promote("churn", 1).is_err(),
@@ -494,7 +490,7 @@ mod tests {
         assert!(reg
             .register_if_champion("churn", &fixture(), Some(7))
             .is_err());
-        assert_eq!(reg.versions("churn"), [1], "nothing registered");
+        assert_eq!(reg.versions("churn").unwrap(), [1], "nothing registered");
     }
 
     #[test]
@@ -512,7 +508,7 @@ mod tests {
         assert!(reg
             .register_if_champion("churn", &fixture(), Some(1))
             .is_err());
-        assert_eq!(reg.versions("churn"), [1], "nothing registered");
+        assert_eq!(reg.versions("churn").unwrap(), [1], "nothing registered");
         assert!(reg.rollback("churn").is_err());
     }
 
@@ -580,7 +576,7 @@ mod tests {
         let mut versions: Vec<u32> = results.iter().map(|(_, r)| r.version).collect();
         versions.sort_unstable();
         assert_eq!(versions, (1..=n).collect::<Vec<_>>());
-        assert_eq!(reg.versions("churn"), (1..=n).collect::<Vec<_>>());
+        assert_eq!(reg.versions("churn").unwrap(), (1..=n).collect::<Vec<_>>());
         let mut promotions: Vec<&(Option<u32>, Registration)> =
             results.iter().filter(|(_, r)| r.promoted).collect();
         promotions.sort_by_key(|(_, r)| r.version);

@@ -177,7 +177,9 @@ impl Workspace {
     }
 
     fn versions(&self) -> Vec<u32> {
-        LocalRegistry::new(self.registry()).versions("churn")
+        LocalRegistry::new(self.registry())
+            .versions("churn")
+            .unwrap()
     }
 }
 
