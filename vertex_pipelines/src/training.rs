@@ -137,9 +137,9 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/model.yaml"),
         )
         .unwrap();
-        let image = mlops_pipeline::ImageConfig {
+        let image = mlops_pipeline::CompileOptions {
             image: "test-image".into(),
-            command: "mlops-component".into(),
+            ..Default::default()
         };
         mlops_pipeline::compile(&pipeline(&config, &settings()).unwrap(), &image)
     }
@@ -204,7 +204,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let custom = Settings::from_vars(&vars).unwrap();
-        let image = mlops_pipeline::ImageConfig::default();
+        let image = mlops_pipeline::CompileOptions::default();
         let ir = mlops_pipeline::compile(&pipeline(&config, &custom).unwrap(), &image);
         let params = &ir["root"]["inputDefinitions"]["parameters"];
         assert_eq!(params["registry"]["defaultValue"], "/srv/mlops/registry");

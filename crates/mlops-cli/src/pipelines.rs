@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mlops_domain::{write_atomic, Settings};
 use mlops_pipeline::runner::{self, Event, RunOptions, RunRecord, TaskStatus};
-use mlops_pipeline::{compile_to_string, ImageConfig};
+use mlops_pipeline::{compile_to_string, CompileOptions};
 use vertex_pipelines::defs::{self, PIPELINE_DEFS, SCHEDULE_TZ};
 
 use crate::args::{CompileArgs, PipelinesCommand, RunArgs};
@@ -57,7 +57,7 @@ pub fn compile_all(
     image: &str,
 ) -> Result<Vec<PathBuf>, BoxError> {
     let config = load_config(settings, config_path)?;
-    let image = ImageConfig {
+    let image = CompileOptions {
         image: image.to_string(),
         ..Default::default()
     };
@@ -121,7 +121,7 @@ pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, Bo
             let path = root.join("compiled").join(format!("{}.json", def.name));
             write_atomic(
                 &path,
-                compile_to_string(&pipeline, &ImageConfig::default()).as_bytes(),
+                compile_to_string(&pipeline, &CompileOptions::default()).as_bytes(),
             )?;
             path
         }
