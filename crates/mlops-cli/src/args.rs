@@ -93,9 +93,11 @@ pub enum Command {
 pub enum PipelinesCommand {
     /// List pipelines with their schedules and next runs (Pacific/Auckland).
     List,
-    /// Compile every pipeline to KFP v2 IR JSON, one file per pipeline.
+    /// Compile every pipeline to KFP v2 IR JSON, one file per pipeline. In nprod/prod the IR
+    /// carries the cloud defaults: the Artifact Registry image, `defaultPipelineRoot` in
+    /// PIPELINE_BUCKET, the BigQuery source table and the Vertex AI Model Registry.
     Compile(CompileArgs),
-    /// Run a pipeline locally from its compiled IR.
+    /// Run a pipeline on this machine from its compiled IR (ENVIRONMENT=local only).
     Run(RunArgs),
 }
 
@@ -105,14 +107,12 @@ pub struct CompileArgs {
     /// Output folder [default: $MLOPS_LOCAL_ROOT/pipelines].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Container image for every step (registry path + tag, e.g. the commit sha).
-    #[arg(
-        long,
-        value_name = "IMAGE",
-        env = "MLOPS_IMAGE",
-        default_value = "churn-mlops:local"
-    )]
-    pub image: String,
+    /// Container image for every step [default: churn-mlops:local; in nprod/prod the image in
+    /// Artifact Registry,
+    /// {GCP_REGION}-docker.pkg.dev/{GCP_PROJECT_ID}/{ARTIFACT_REGISTRY_REPO}/{IMAGE_NAME}:{tag},
+    /// tagged IMAGE_TAG, else `git rev-parse --short=12 HEAD`].
+    #[arg(long, value_name = "IMAGE", env = "MLOPS_IMAGE")]
+    pub image: Option<String>,
     /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
