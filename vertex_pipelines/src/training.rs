@@ -8,8 +8,10 @@ use model_components::{CompareChampion, Evaluate, RegisterModel, Train};
 use serde_json::json;
 
 /// Build the training pipeline; `config` becomes the `model_config` parameter's default, and
-/// `settings` give the registry (`$MLOPS_LOCAL_ROOT/registry`) and model name
-/// (`$MODEL_NAME_PREFIX`) defaults, as every other command reads them.
+/// `settings` give the source table, registry and model name defaults for the environment:
+/// locally `data/wa_churn.csv`, `$MLOPS_LOCAL_ROOT/registry` and `$MODEL_NAME_PREFIX` (as every
+/// other command reads them); in nprod/prod `bq://…`, `vertex://…` and `{prefix}_churn`
+/// ([`Settings::source_table`], [`Settings::registry_uri`], [`Settings::model_name`]).
 pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
     let mut p = PipelineBuilder::new(
         "training",
@@ -20,7 +22,7 @@ pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
     let data_path = p.param(
         "data_path",
         ParamType::String,
-        json!("data/wa_churn.csv"),
+        json!(settings.source_table()),
         "Source table",
     )?;
     let model_config = p.param(
@@ -56,16 +58,13 @@ pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
     let registry = p.param(
         "registry",
         ParamType::String,
-        json!(std::path::Path::new(&settings.local_root)
-            .join("registry")
-            .display()
-            .to_string()),
+        json!(settings.registry_uri()),
         "Model registry",
     )?;
     let model_name = p.param(
         "model_name",
         ParamType::String,
-        json!(settings.model_name_prefix),
+        json!(settings.model_name()),
         "Registered model name",
     )?;
 
@@ -137,9 +136,9 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/model.yaml"),
         )
         .unwrap();
-        let image = mlops_pipeline::ImageConfig {
+        let image = mlops_pipeline::CompileOptions {
             image: "test-image".into(),
-            command: "mlops-component".into(),
+            ..Default::default()
         };
         mlops_pipeline::compile(&pipeline(&config, &settings()).unwrap(), &image)
     }
@@ -204,7 +203,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let custom = Settings::from_vars(&vars).unwrap();
-        let image = mlops_pipeline::ImageConfig::default();
+        let image = mlops_pipeline::CompileOptions::default();
         let ir = mlops_pipeline::compile(&pipeline(&config, &custom).unwrap(), &image);
         let params = &ir["root"]["inputDefinitions"]["parameters"];
         assert_eq!(params["registry"]["defaultValue"], "/srv/mlops/registry");
@@ -213,5 +212,39 @@ mod tests {
         let params = &defaults["root"]["inputDefinitions"]["parameters"];
         assert_eq!(params["registry"]["defaultValue"], "local/registry");
         assert_eq!(params["model_name"]["defaultValue"], "churn");
+        assert_eq!(params["data_path"]["defaultValue"], "data/wa_churn.csv");
+    }
+
+    /// In nprod/prod the source table, registry and model name defaults are the cloud ones.
+    #[test]
+    fn cloud_defaults_come_from_settings() {
+        let config = ModelConfig::from_file(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/model.yaml"),
+        )
+        .unwrap();
+        let vars = [
+            ("ENVIRONMENT", "prod"),
+            ("GCP_PROJECT_ID", "acme-churn-1"),
+            ("PIPELINE_BUCKET", "gs://acme-pipelines"),
+            ("BQ_DATASET", "sales"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let prod = Settings::from_vars(&vars).unwrap();
+        let ir = mlops_pipeline::compile(
+            &pipeline(&config, &prod).unwrap(),
+            &mlops_pipeline::CompileOptions::default(),
+        );
+        let params = &ir["root"]["inputDefinitions"]["parameters"];
+        assert_eq!(
+            params["data_path"]["defaultValue"],
+            "bq://acme-churn-1.sales.wa_churn"
+        );
+        assert_eq!(
+            params["registry"]["defaultValue"],
+            "vertex://projects/acme-churn-1/locations/australia-southeast1"
+        );
+        assert_eq!(params["model_name"]["defaultValue"], "churn_churn");
     }
 }

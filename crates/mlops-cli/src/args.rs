@@ -4,21 +4,46 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const ENV_HELP: &str = "\
-Environment variables (also read from --env-file, default .env):
-  ENVIRONMENT          local (default), nprod or prod
-  GCP_PROJECT_ID       Google Cloud project (required in nprod/prod)
-  GCP_REGION           Vertex AI region (default australia-southeast1)
-  PIPELINE_BUCKET      gs:// bucket for pipeline roots (required in nprod/prod)
-  MODEL_NAME_PREFIX    prefix of registered model names (default churn)
-  MLOPS_LOCAL_ROOT     local pipeline roots and registry (default ./local)
-  MLOPS_MODEL_CONFIG   model config YAML (default config/model.yaml)
-  RUST_LOG             log filter, e.g. info or mlops_core=debug
-  NO_COLOR             disable colours";
+/// Variables read by the logging set-up rather than by the settings.
+const LOG_VARIABLES: &[(&str, &str)] = &[
+    ("RUST_LOG", "log filter, e.g. info or mlops_core=debug"),
+    ("NO_COLOR", "disable colours"),
+];
+
+/// Width the `--help` epilogue is wrapped to: clap re-wraps (and loses the hanging indent of)
+/// lines wider than the terminal, and 80 columns is the narrowest common one.
+const HELP_COLUMNS: usize = 80;
+
+/// The `--help` epilogue: every settings variable with its meaning, from
+/// [`mlops_domain::settings::VARIABLES`] (so the list cannot fall behind what is read), then
+/// the logging ones; meanings wrapped under themselves.
+pub fn env_help() -> String {
+    let all = mlops_domain::settings::VARIABLES
+        .iter()
+        .chain(LOG_VARIABLES);
+    let width = all.clone().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let indent = 2 + width + 2;
+    let mut text = String::from("Environment variables (also read from --env-file, default .env):");
+    for (name, meaning) in all {
+        let mut line = format!("  {name:<width$} ");
+        for word in meaning.split_whitespace() {
+            if line.len() + 1 + word.len() > HELP_COLUMNS && line.len() > indent {
+                text.push('\n');
+                text.push_str(line.trim_end());
+                line = " ".repeat(indent - 1);
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        text.push('\n');
+        text.push_str(line.trim_end());
+    }
+    text
+}
 
 /// Train, evaluate, score and generate churn data; run the MLOps template locally.
 #[derive(Debug, Parser)]
-#[command(name = "mlops", version, about, after_long_help = ENV_HELP)]
+#[command(name = "mlops", version, about)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -68,9 +93,11 @@ pub enum Command {
 pub enum PipelinesCommand {
     /// List pipelines with their schedules and next runs (Pacific/Auckland).
     List,
-    /// Compile every pipeline to KFP v2 IR JSON, one file per pipeline.
+    /// Compile every pipeline to KFP v2 IR JSON, one file per pipeline. In nprod/prod the IR
+    /// carries the cloud defaults: the Artifact Registry image, `defaultPipelineRoot` in
+    /// PIPELINE_BUCKET, the BigQuery source table and the Vertex AI Model Registry.
     Compile(CompileArgs),
-    /// Run a pipeline locally from its compiled IR.
+    /// Run a pipeline on this machine from its compiled IR (ENVIRONMENT=local only).
     Run(RunArgs),
 }
 
@@ -80,14 +107,12 @@ pub struct CompileArgs {
     /// Output folder [default: $MLOPS_LOCAL_ROOT/pipelines].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Container image for every step (registry path + tag, e.g. the commit sha).
-    #[arg(
-        long,
-        value_name = "IMAGE",
-        env = "MLOPS_IMAGE",
-        default_value = "churn-mlops:local"
-    )]
-    pub image: String,
+    /// Container image for every step [default: churn-mlops:local; in nprod/prod the image in
+    /// Artifact Registry,
+    /// {GCP_REGION}-docker.pkg.dev/{GCP_PROJECT_ID}/{ARTIFACT_REGISTRY_REPO}/{IMAGE_NAME}:{tag},
+    /// tagged IMAGE_TAG, else `git rev-parse --short=12 HEAD`].
+    #[arg(long, value_name = "IMAGE", env = "MLOPS_IMAGE")]
+    pub image: Option<String>,
     /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

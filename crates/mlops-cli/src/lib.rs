@@ -25,7 +25,7 @@ pub mod train;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use mlops_domain::Settings;
 
 use crate::args::{Cli, Command};
@@ -34,7 +34,13 @@ use crate::context::BoxError;
 /// Parse the command line, set up logging, run the command, and print any error with its cause
 /// chain (one line per link). Exit code 0 on success, 1 on any error, 2 on bad arguments.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command()
+        .after_long_help(args::env_help())
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.global.verbose, cli.global.log_json);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

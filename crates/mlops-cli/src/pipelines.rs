@@ -1,13 +1,13 @@
 //! `mlops pipelines list|compile|run`: pipelines from `PIPELINE_DEFS`, compiled to KFP v2 IR
-//! and run locally by the IR runner.
+//! (with the local or the cloud defaults, by `ENVIRONMENT`) and run locally by the IR runner.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use mlops_domain::{write_atomic, Settings};
+use mlops_domain::{write_atomic, ModelConfig, Settings};
 use mlops_pipeline::runner::{self, Event, RunOptions, RunRecord, TaskStatus};
-use mlops_pipeline::{compile_to_string, ImageConfig};
+use mlops_pipeline::{compile_to_string, CompileOptions};
 use vertex_pipelines::defs::{self, PIPELINE_DEFS, SCHEDULE_TZ};
 
 use crate::args::{CompileArgs, PipelinesCommand, RunArgs};
@@ -49,27 +49,109 @@ fn list() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Compile every pipeline into `out`; returns the files written.
-pub fn compile_all(
+/// What the IR gets besides the pipelines, by environment. Locally: `image` or
+/// `churn-mlops:local`, and no `defaultPipelineRoot` (the IR stays as it has always been; the
+/// local runner takes its root from `--pipeline-root`). In nprod/prod: `image` or the
+/// Artifact Registry image tagged [`image_tag`], and `defaultPipelineRoot` in the pipeline
+/// bucket, so that nothing in the IR points at this machine.
+pub fn compile_options(
     settings: &Settings,
-    config_path: Option<&Path>,
-    out: &Path,
-    image: &str,
-) -> Result<Vec<PathBuf>, BoxError> {
-    let config = load_config(settings, config_path)?;
-    let image = ImageConfig {
-        image: image.to_string(),
-        ..Default::default()
+    image: Option<&str>,
+) -> Result<CompileOptions, BoxError> {
+    let image = image.map(str::trim).filter(|i| !i.is_empty());
+    if !settings.environment.is_cloud() {
+        return Ok(match image {
+            Some(image) => CompileOptions {
+                image: image.to_string(),
+                ..CompileOptions::default()
+            },
+            None => CompileOptions::default(),
+        });
+    }
+    let image = match image {
+        Some(image) => image.to_string(),
+        None => settings.image_uri(&image_tag(settings)?),
     };
-    let mut written = Vec::new();
+    Ok(CompileOptions {
+        image,
+        default_pipeline_root: Some(settings.pipeline_root()),
+        ..CompileOptions::default()
+    })
+}
+
+/// The tag of the pipeline image: `IMAGE_TAG`, else `git rev-parse --short=12 HEAD` in the
+/// working directory (CI pushes the image tagged with that sha). No fallback to a moving tag
+/// such as `latest`: a compiled pipeline must name the exact image it was built for.
+pub fn image_tag(settings: &Settings) -> Result<String, BoxError> {
+    if let Some(tag) = &settings.image_tag {
+        return Ok(tag.clone());
+    }
+    let failed = |why: String| -> BoxError {
+        format!(
+            "IMAGE_TAG is not set and `git rev-parse --short=12 HEAD` {why}; set IMAGE_TAG to \
+             the tag the image was pushed with (the git sha), or pass --image"
+        )
+        .into()
+    };
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .map_err(|e| failed(format!("could not start: {e}")))?;
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || sha.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let reason = stderr
+            .lines()
+            .next()
+            .unwrap_or("no output")
+            .trim()
+            .to_string();
+        return Err(failed(format!("failed ({reason})")));
+    }
+    Ok(sha)
+}
+
+/// Every pipeline of `PIPELINE_DEFS` built with `settings` and compiled with `options`:
+/// (name, IR JSON text). Schedules are checked on the way.
+pub fn compile_pipelines(
+    settings: &Settings,
+    config: &ModelConfig,
+    options: &CompileOptions,
+) -> Result<Vec<(&'static str, String)>, BoxError> {
+    let mut compiled = Vec::new();
     for def in PIPELINE_DEFS {
         if let Some(cron) = def.schedule {
             defs::next_runs(cron, chrono::Utc::now(), 1)
                 .map_err(|e| format!("pipeline `{}`: {e}", def.name))?;
         }
-        let pipeline = (def.build)(&config, settings)?;
-        let path = out.join(format!("{}.json", def.name));
-        write_atomic(&path, compile_to_string(&pipeline, &image).as_bytes())?;
+        let pipeline = (def.build)(config, settings)?;
+        compiled.push((def.name, compile_to_string(&pipeline, options)));
+    }
+    Ok(compiled)
+}
+
+/// Compile every pipeline into `out` (see [`compile_options`] for `image`); returns the files
+/// written.
+pub fn compile_all(
+    settings: &Settings,
+    config_path: Option<&Path>,
+    out: &Path,
+    image: Option<&str>,
+) -> Result<Vec<PathBuf>, BoxError> {
+    let config = load_config(settings, config_path)?;
+    let options = compile_options(settings, image)?;
+    if settings.environment.is_cloud() {
+        eprintln!(
+            "compiling for {}: image {}, default pipeline root {}",
+            settings.environment,
+            options.image,
+            options.default_pipeline_root.as_deref().unwrap_or_default()
+        );
+    }
+    let mut written = Vec::new();
+    for (name, ir) in compile_pipelines(settings, &config, &options)? {
+        let path = out.join(format!("{name}.json"));
+        write_atomic(&path, ir.as_bytes())?;
         written.push(path);
     }
     Ok(written)
@@ -80,7 +162,12 @@ fn compile(settings: &Settings, args: CompileArgs) -> Result<(), BoxError> {
         .out
         .unwrap_or_else(|| Path::new(&settings.local_root).join("pipelines"));
     let started = std::time::Instant::now();
-    let files = compile_all(settings, args.config.as_deref(), &out, &args.image)?;
+    let files = compile_all(
+        settings,
+        args.config.as_deref(),
+        &out,
+        args.image.as_deref(),
+    )?;
     for f in &files {
         println!("{}", f.display());
     }
@@ -106,12 +193,25 @@ fn component_binary() -> Result<PathBuf, BoxError> {
     }
 }
 
-/// Run a pipeline (compiling it first unless `ir` is given) and return its record.
+/// Run a pipeline on this machine (compiling it first unless `ir` is given) and return its
+/// record. Only with `ENVIRONMENT=local`: in nprod/prod the pipeline's defaults name cloud
+/// resources (a BigQuery table, the Vertex AI Model Registry) that the local components do not
+/// read, so a run would fail half-way whatever its root; it is refused up front instead.
 pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, BoxError> {
+    if settings.environment.is_cloud() {
+        return Err(format!(
+            "`mlops pipelines run` runs pipelines on this machine, so it needs ENVIRONMENT=local \
+             (ENVIRONMENT is `{}`): in nprod/prod the pipelines read BigQuery and register into \
+             the Vertex AI Model Registry, and run on Vertex AI through `mlops pipelines submit` \
+             (coming with the cloud clients). Unset ENVIRONMENT to run locally.",
+            settings.environment
+        )
+        .into());
+    }
     let root = args
         .pipeline_root
         .clone()
-        .unwrap_or_else(|| Path::new(&settings.local_root).join("pipeline_root"));
+        .unwrap_or_else(|| PathBuf::from(settings.pipeline_root()));
     let ir_path = match &args.ir {
         Some(p) => p.clone(),
         None => {
@@ -121,7 +221,7 @@ pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, Bo
             let path = root.join("compiled").join(format!("{}.json", def.name));
             write_atomic(
                 &path,
-                compile_to_string(&pipeline, &ImageConfig::default()).as_bytes(),
+                compile_to_string(&pipeline, &CompileOptions::default()).as_bytes(),
             )?;
             path
         }

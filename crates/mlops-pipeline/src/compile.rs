@@ -21,20 +21,26 @@ use crate::types::ParamType;
 /// The IR schema version written.
 pub const SCHEMA_VERSION: &str = "2.1.0";
 
-/// Container settings for every executor.
+/// What the compiled IR gets besides the pipeline itself: the container of every executor and
+/// the default pipeline root. The defaults are the local ones (a local image, no root), so
+/// locally compiled IR stays as it has always been.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ImageConfig {
+pub struct CompileOptions {
     /// Image reference, e.g. `europe-west4-docker.pkg.dev/p/repo/churn:3f2a9c1`.
     pub image: String,
     /// The component binary inside the image.
     pub command: String,
+    /// `defaultPipelineRoot` (`gs://bucket/pipeline_root`): where Vertex AI puts the run's
+    /// artifacts when the submitter names no root. `None` leaves the field out.
+    pub default_pipeline_root: Option<String>,
 }
 
-impl Default for ImageConfig {
+impl Default for CompileOptions {
     fn default() -> Self {
-        ImageConfig {
+        CompileOptions {
             image: "churn-mlops:local".into(),
             command: "mlops-component".into(),
+            default_pipeline_root: None,
         }
     }
 }
@@ -105,7 +111,7 @@ impl Channel {
 
 struct Compiler<'a> {
     pipeline: &'a Pipeline,
-    image: &'a ImageConfig,
+    options: &'a CompileOptions,
     components: BTreeMap<String, IrComponent>,
     executors: BTreeMap<String, ExecutorSpec>,
 }
@@ -233,8 +239,8 @@ impl<'a> Compiler<'a> {
             ..Resources::default()
         };
         let container = ContainerSpec {
-            image: self.image.image.clone(),
-            command: vec![self.image.command.clone()],
+            image: self.options.image.clone(),
+            command: vec![self.options.command.clone()],
             args: ["--executor-input", "{{$}}", "--component", spec.name]
                 .map(str::to_string)
                 .to_vec(),
@@ -438,10 +444,10 @@ fn memory_gb(q: &str) -> Option<f64> {
 }
 
 /// Compile a pipeline to the typed IR.
-pub fn compile_spec(pipeline: &Pipeline, image: &ImageConfig) -> PipelineSpec {
+pub fn compile_spec(pipeline: &Pipeline, options: &CompileOptions) -> PipelineSpec {
     let mut c = Compiler {
         pipeline,
-        image,
+        options,
         components: BTreeMap::new(),
         executors: BTreeMap::new(),
     };
@@ -473,19 +479,19 @@ pub fn compile_spec(pipeline: &Pipeline, image: &ImageConfig) -> PipelineSpec {
         deployment_spec: DeploymentSpec {
             executors: c.executors,
         },
-        default_pipeline_root: None,
+        default_pipeline_root: options.default_pipeline_root.clone(),
     }
 }
 
 /// Compile a pipeline to IR JSON.
-pub fn compile(pipeline: &Pipeline, image: &ImageConfig) -> Value {
+pub fn compile(pipeline: &Pipeline, options: &CompileOptions) -> Value {
     // Through `Value` so that keys come out sorted, as they always have.
-    serde_json::to_value(compile_spec(pipeline, image)).unwrap_or_default()
+    serde_json::to_value(compile_spec(pipeline, options)).unwrap_or_default()
 }
 
 /// Compile to pretty JSON text.
-pub fn compile_to_string(pipeline: &Pipeline, image: &ImageConfig) -> String {
-    let mut text = serde_json::to_string_pretty(&compile(pipeline, image)).unwrap_or_default();
+pub fn compile_to_string(pipeline: &Pipeline, options: &CompileOptions) -> String {
+    let mut text = serde_json::to_string_pretty(&compile(pipeline, options)).unwrap_or_default();
     text.push('\n');
     text
 }
@@ -511,5 +517,50 @@ mod tests {
         assert!((memory_gb("512Mi").unwrap() - 0.536870912).abs() < 1e-12);
         assert_eq!(memory_gb("2000000000"), Some(2.0));
         assert_eq!(memory_gb("lots"), None);
+    }
+
+    fn one_step() -> Pipeline {
+        let spec = ComponentSpec {
+            name: "step",
+            description: "A step.",
+            inputs: vec![],
+            outputs: vec![],
+        };
+        let mut p = crate::dag::PipelineBuilder::new("one-step", "One step.");
+        p.task("step", spec).add().unwrap();
+        p.build().unwrap()
+    }
+
+    /// `defaultPipelineRoot` is a top-level field when set, and absent (not `null`) otherwise,
+    /// so IR compiled without one is what it has always been.
+    #[test]
+    fn default_pipeline_root_is_top_level_and_only_when_set() {
+        let plain = compile(&one_step(), &CompileOptions::default());
+        assert!(plain.get("defaultPipelineRoot").is_none(), "{plain}");
+        let options = CompileOptions {
+            image: "europe-west4-docker.pkg.dev/p/r/i:abc".into(),
+            default_pipeline_root: Some("gs://bucket/pipeline_root".into()),
+            ..CompileOptions::default()
+        };
+        let ir = compile(&one_step(), &options);
+        assert_eq!(ir["defaultPipelineRoot"], "gs://bucket/pipeline_root");
+        assert_eq!(
+            ir["deploymentSpec"]["executors"]["exec-step"]["container"]["image"],
+            "europe-west4-docker.pkg.dev/p/r/i:abc"
+        );
+        let mut without = ir.clone();
+        if let Some(obj) = without.as_object_mut() {
+            obj.remove("defaultPipelineRoot");
+        }
+        let mut plain_with_image = plain.clone();
+        plain_with_image["deploymentSpec"]["executors"]["exec-step"]["container"]["image"] =
+            options.image.clone().into();
+        assert_eq!(without, plain_with_image, "only the root and image differ");
+        // And the typed model reads it back.
+        let spec: PipelineSpec = serde_json::from_value(ir).unwrap();
+        assert_eq!(
+            spec.default_pipeline_root.as_deref(),
+            Some("gs://bucket/pipeline_root")
+        );
     }
 }

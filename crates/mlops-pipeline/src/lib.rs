@@ -19,7 +19,7 @@ pub mod runner;
 pub mod spec;
 pub mod types;
 
-pub use compile::{compile, compile_spec, compile_to_string, ImageConfig};
+pub use compile::{compile, compile_spec, compile_to_string, CompileOptions};
 pub use component::{Component, ComponentError, Context};
 pub use dag::{CmpOp, OutRef, ParamRef, Pipeline, PipelineBuilder, Source, TaskRef};
 pub use error::{PipelineError, Result};

@@ -142,12 +142,8 @@ fn gen_data_writes_the_schema_and_shift_moves_the_population() {
 #[test]
 fn help_documents_environment_variables() {
     let out = ok(mlops().arg("--help"));
-    for var in [
-        "ENVIRONMENT",
-        "PIPELINE_BUCKET",
-        "MODEL_NAME_PREFIX",
-        "GCP_PROJECT_ID",
-    ] {
+    // Every variable the settings read, from the one list they are read by.
+    for (var, _) in mlops_domain::settings::VARIABLES {
         assert!(out.contains(var), "--help does not mention {var}");
     }
 }

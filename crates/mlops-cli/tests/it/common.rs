@@ -19,13 +19,15 @@ pub fn churn_csv() -> PathBuf {
     root().join("data/wa_churn.csv")
 }
 
-/// `mlops` with the workspace as working directory and no stray settings.
+/// `mlops` with the workspace as working directory and no stray settings: none of the
+/// variables the settings read, nor `MLOPS_IMAGE`, is inherited from the test's environment.
 pub fn mlops() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlops"));
-    cmd.current_dir(root())
-        .env_remove("ENVIRONMENT")
-        .env_remove("MLOPS_MODEL_CONFIG")
-        .env_remove("MLOPS_PREDICT_KERNEL")
+    cmd.current_dir(root());
+    for (name, _) in mlops_domain::settings::VARIABLES {
+        cmd.env_remove(name);
+    }
+    cmd.env_remove("MLOPS_IMAGE")
         .arg("--env-file")
         .arg("/nonexistent/.env");
     cmd

@@ -12,10 +12,16 @@ use serde_json::{json, Value};
 
 /// `mlops pipelines compile --out DIR`: every pipeline's IR file, as printed.
 fn compile_all(dir: &Path) -> Vec<PathBuf> {
-    let stdout = ok(mlops()
-        .env_remove("MLOPS_IMAGE")
-        .args(["pipelines", "compile", "--out"])
-        .arg(dir));
+    compile_all_with(dir, &[])
+}
+
+/// `mlops pipelines compile --out DIR` with extra environment variables (settings).
+fn compile_all_with(dir: &Path, vars: &[(&str, &str)]) -> Vec<PathBuf> {
+    let mut cmd = mlops();
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let stdout = ok(cmd.args(["pipelines", "compile", "--out"]).arg(dir));
     let files: Vec<PathBuf> = stdout.lines().map(PathBuf::from).collect();
     assert!(!files.is_empty(), "mlops pipelines compile wrote no file");
     for f in &files {
@@ -66,6 +72,31 @@ fn compiled_ir_parses_strictly_as_kfp_pipeline_spec_and_deployment_config() {
     compile_all(dir.path());
     let (success, output) = kfp_ir(&[OsStr::new("check"), dir.path().as_os_str()]);
     assert!(success, "kfp_ir.py check failed:\n{output}");
+    assert!(output.contains("ok   training.json"), "{output}");
+}
+
+/// The IR compiled for prod (Artifact Registry image, `defaultPipelineRoot`, BigQuery and
+/// Vertex AI defaults) passes the same strict parse.
+#[cfg(feature = "python-tests")]
+#[test]
+fn prod_compiled_ir_parses_strictly_as_kfp_pipeline_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = compile_all_with(
+        dir.path(),
+        &[
+            ("ENVIRONMENT", "prod"),
+            ("GCP_PROJECT_ID", "acme-churn-1"),
+            ("PIPELINE_BUCKET", "gs://acme-pipelines/churn"),
+            ("IMAGE_TAG", "3f2a9c1d0b7e"),
+        ],
+    );
+    let training = read_json(files.iter().find(|f| f.ends_with("training.json")).unwrap());
+    assert_eq!(
+        training["defaultPipelineRoot"],
+        "gs://acme-pipelines/churn/pipeline_root"
+    );
+    let (success, output) = kfp_ir(&[OsStr::new("check"), dir.path().as_os_str()]);
+    assert!(success, "kfp_ir.py check failed on prod IR:\n{output}");
     assert!(output.contains("ok   training.json"), "{output}");
 }
 

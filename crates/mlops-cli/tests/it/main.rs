@@ -11,6 +11,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod cloud_ir;
 #[cfg(feature = "container-tests")]
 mod container;
 #[cfg(feature = "python-tests")]

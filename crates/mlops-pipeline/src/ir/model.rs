@@ -33,7 +33,8 @@ pub struct PipelineSpec {
     /// Executors.
     #[serde(default)]
     pub deployment_spec: DeploymentSpec,
-    /// Default pipeline root, when the author set one.
+    /// `defaultPipelineRoot`: where a run's artifacts go when the submitter names no root
+    /// (`gs://bucket/pipeline_root` for the cloud; left out of locally compiled IR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_pipeline_root: Option<String>,
 }
