@@ -2550,6 +2550,13 @@ class Handler(BaseHTTPRequestHandler):
         for prefix, name in PROXY_PREFIXES:
             if path.startswith(prefix):
                 return self.proxy(self.fake.apis[name])
+        if path.startswith("/ui/") and "/operations" in path:
+            # google-cloud-aiplatform-v1 polls operations through the first binding of
+            # google.longrunning's http rule, `/ui/{name=projects/*/locations/*/.../operations/*}`;
+            # Vertex AI answers it as the `/v1/` path the discovery document lists.
+            self.url = self.url._replace(path="/v1/" + path[len("/ui/"):])
+            self.entry["notes"].append(Issue("", "/ui/ operations path served as /v1/").as_dict())
+            return self.api_call(self.fake.apis["aiplatform"])
         for prefix, name in API_PREFIXES:
             if path.startswith(prefix):
                 return self.api_call(self.fake.apis[name])

@@ -362,6 +362,7 @@ def training_pipeline(ours, c):
         seed: int,
         registry: str,
         model_name: str,
+        serving_image: str,
     ):
         extract = c["extract_data"](source=data_path)
         extract.set_caching_options(False)
@@ -393,6 +394,7 @@ def training_pipeline(ours, c):
                 registry=registry,
                 model_name=model_name,
                 compared_champion=compare.outputs["champion_version"],
+                serving_image=serving_image,
             )
             register.set_caching_options(False)
 

@@ -67,6 +67,14 @@ pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
         json!(settings.model_name()),
         "Registered model name",
     )?;
+    // The compiler sets its image here (`mlops pipelines compile` knows it, the settings do
+    // not): the registry records which image serves each version.
+    let serving_image = p.param(
+        "serving_image",
+        ParamType::String,
+        json!(mlops_pipeline::CompileOptions::default().image),
+        "Image that serves registered versions (mlops-serve)",
+    )?;
 
     // Reads a table named by a path: the table can change while the path stays the same, so a
     // cached result would train on stale rows. Never cached (downstream steps are keyed by the
@@ -114,6 +122,7 @@ pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
             .with("registry", &registry)
             .with("model_name", &model_name)
             .with("compared_champion", &compare.out("champion_version")?)
+            .with("serving_image", &serving_image)
             .caching(false)
             .display_name("register-model")
             .add()?;

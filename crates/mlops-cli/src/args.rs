@@ -65,6 +65,9 @@ pub struct GlobalArgs {
     /// Logs as JSON lines (for Cloud Logging) instead of text.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// Print each Google Cloud request (method, resource, JSON body) instead of sending it.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
 }
 
 /// The commands.
@@ -84,6 +87,9 @@ pub enum Command {
     /// List, compile and run pipelines (KFP v2 IR).
     #[command(subcommand)]
     Pipelines(PipelinesCommand),
+    /// Vertex AI endpoints: deploy a registered version with a share of the traffic.
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
     /// The main job: run the training pipeline locally on the shipped data and summarise.
     Demo(DemoArgs),
 }
@@ -99,6 +105,87 @@ pub enum PipelinesCommand {
     Compile(CompileArgs),
     /// Run a pipeline on this machine from its compiled IR (ENVIRONMENT=local only).
     Run(RunArgs),
+    /// Compile every pipeline for nprod/prod and upload the IR to
+    /// `PIPELINE_BUCKET/pipelines/{tag}/{name}.json` (and `.../latest/`).
+    Upload(CloudCompileArgs),
+    /// Submit a pipeline to Vertex AI Pipelines as a PipelineJob; `--wait` follows it and
+    /// exits non-zero when it fails.
+    Submit(SubmitArgs),
+    /// Apply `PIPELINE_DEFS`' schedules to Vertex AI: create, update, resume or pause them, and
+    /// delete the schedules of pipelines that are gone. The plan is printed first.
+    Schedule(CloudCompileArgs),
+}
+
+/// Options of the commands that compile for Vertex AI.
+#[derive(Debug, Args)]
+pub struct CloudCompileArgs {
+    /// Image of every step [default: the Artifact Registry image tagged IMAGE_TAG or the git
+    /// sha].
+    #[arg(long, value_name = "IMAGE", env = "MLOPS_IMAGE")]
+    pub image: Option<String>,
+    /// Model config YAML [default: $MLOPS_MODEL_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `mlops pipelines submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Pipeline name (see `mlops pipelines list`).
+    pub name: String,
+    /// Override a pipeline parameter (repeatable), typed by the IR: `--param n_estimators=300`.
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    /// Wait for the job to finish, printing task states as they change.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds between polls with --wait.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub poll_seconds: u64,
+    /// Compile options.
+    #[command(flatten)]
+    pub compile: CloudCompileArgs,
+}
+
+/// `mlops endpoints ...`.
+#[derive(Debug, Subcommand)]
+pub enum EndpointsCommand {
+    /// Models on the endpoint with their traffic shares.
+    List(EndpointArgs),
+    /// Deploy a registered version (number or alias) with a share of the traffic; the models
+    /// already deployed keep the rest in their proportions (a canary).
+    Deploy {
+        /// Version number or alias (e.g. champion).
+        #[arg(long)]
+        version: String,
+        /// Percent of the traffic for this version (1-100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=100))]
+        traffic: i32,
+        /// Machine type of the replicas.
+        #[arg(long, default_value = "n1-standard-2")]
+        machine_type: String,
+        /// Which endpoint.
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+    },
+    /// Remove a deployed model (its id from `mlops endpoints list`); the others take its
+    /// traffic.
+    Undeploy {
+        /// Deployed-model id.
+        #[arg(long)]
+        deployed_model_id: String,
+        /// Which endpoint.
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+    },
+}
+
+/// Which endpoint.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Endpoint display name [default: {MODEL_NAME_PREFIX}-churn-endpoint]; created when missing.
+    #[arg(long, value_name = "NAME")]
+    pub endpoint: Option<String>,
 }
 
 /// `mlops pipelines compile`.

@@ -13,6 +13,11 @@
 //! ```
 
 pub mod args;
+#[cfg(feature = "gcp")]
+pub mod cloud;
+#[cfg(not(feature = "gcp"))]
+#[path = "no_cloud.rs"]
+pub mod cloud;
 pub mod context;
 pub mod demo;
 pub mod evaluate;
@@ -64,13 +69,15 @@ pub fn component_main() -> ExitCode {
 pub fn run(cli: Cli) -> Result<(), BoxError> {
     let settings = Settings::load(Some(&cli.global.env_file))?;
     mlops_booster::predict::set_preferred_kernel(settings.predict_kernel);
+    let dry_run = cli.global.dry_run;
     match cli.command {
         Command::Train(args) => train::run(&settings, args),
         Command::Predict(args) => predict::run(args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::GenData(args) => gen_data::run(&settings, args),
-        Command::Models(command) => models::run(&settings, command),
-        Command::Pipelines(command) => pipelines::run(&settings, command),
+        Command::Models(command) => models::run(&settings, dry_run, command),
+        Command::Pipelines(command) => pipelines::run(&settings, dry_run, command),
+        Command::Endpoints(command) => cloud::endpoints(&settings, dry_run, command),
         Command::Demo(args) => demo::run(&settings, args),
     }
 }

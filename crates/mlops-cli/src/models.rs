@@ -10,7 +10,18 @@ use crate::args::{ImportXgboostArgs, ModelsCommand, RegistryArgs};
 use crate::context::{load_config, BoxError};
 
 /// Run one `mlops models` command.
-pub fn run(settings: &Settings, command: ModelsCommand) -> Result<(), BoxError> {
+pub fn run(settings: &Settings, dry_run: bool, command: ModelsCommand) -> Result<(), BoxError> {
+    let local = match &command {
+        ModelsCommand::ImportXgboost(_) => true,
+        ModelsCommand::List(r) | ModelsCommand::Rollback(r) => r.registry.is_some(),
+        ModelsCommand::Show { registry, .. } | ModelsCommand::Promote { registry, .. } => {
+            registry.registry.is_some()
+        }
+    };
+    // nprod/prod use the Vertex AI Model Registry unless a local --registry is named.
+    if settings.environment.is_cloud() && !local {
+        return crate::cloud::models(settings, dry_run, command);
+    }
     match command {
         ModelsCommand::ImportXgboost(args) => import_xgboost(settings, args),
         ModelsCommand::List(args) => list(settings, args),

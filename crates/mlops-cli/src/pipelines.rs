@@ -14,11 +14,14 @@ use crate::args::{CompileArgs, PipelinesCommand, RunArgs};
 use crate::context::{load_config, BoxError};
 
 /// Run one `mlops pipelines` command.
-pub fn run(settings: &Settings, command: PipelinesCommand) -> Result<(), BoxError> {
+pub fn run(settings: &Settings, dry_run: bool, command: PipelinesCommand) -> Result<(), BoxError> {
     match command {
         PipelinesCommand::List => list(),
         PipelinesCommand::Compile(args) => compile(settings, args),
         PipelinesCommand::Run(args) => run_and_summarise(settings, args),
+        cloud @ (PipelinesCommand::Upload(_)
+        | PipelinesCommand::Submit(_)
+        | PipelinesCommand::Schedule(_)) => crate::cloud::pipelines(settings, dry_run, cloud),
     }
 }
 
@@ -124,10 +127,23 @@ pub fn compile_pipelines(
             defs::next_runs(cron, chrono::Utc::now(), 1)
                 .map_err(|e| format!("pipeline `{}`: {e}", def.name))?;
         }
-        let pipeline = (def.build)(config, settings)?;
+        let mut pipeline = (def.build)(config, settings)?;
+        set_serving_image(&mut pipeline, &options.image);
         compiled.push((def.name, compile_to_string(&pipeline, options)));
     }
     Ok(compiled)
+}
+
+/// The image steps run in also serves the versions a pipeline registers: make it the
+/// `serving_image` parameter's default.
+pub fn set_serving_image(pipeline: &mut mlops_pipeline::Pipeline, image: &str) {
+    for p in pipeline
+        .params
+        .iter_mut()
+        .filter(|p| p.name == "serving_image")
+    {
+        p.default = serde_json::json!(image);
+    }
 }
 
 /// Compile every pipeline into `out` (see [`compile_options`] for `image`); returns the files

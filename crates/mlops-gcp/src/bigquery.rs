@@ -149,6 +149,7 @@ impl Gcp {
         let first = self.bq_retry("run query", &project, || {
             client.job().query(&project, request.clone())
         })?;
+        query_errors(&project, first.errors.as_deref())?;
         let mut schema = first.schema.as_ref().map(columns).unwrap_or_default();
         let job = first.job_reference.clone();
         let mut complete = first.job_complete.unwrap_or(false);
@@ -180,6 +181,7 @@ impl Gcp {
                     .job()
                     .get_query_results(&project, &job_id, params.clone())
             })?;
+            query_errors(&job_id, page.errors.as_deref())?;
             if !page.job_complete.unwrap_or(false) {
                 complete = false;
                 std::thread::sleep(Duration::from_millis(200));
@@ -333,6 +335,28 @@ impl Gcp {
                 Err(e) => return Err(bq_error(action, resource, e)),
             }
         }
+    }
+}
+
+/// Errors reported inside a 200 reply (the emulator does this for bad SQL; BigQuery for a job
+/// that failed after it started).
+fn query_errors(
+    resource: &str,
+    errors: Option<&[gcp_bigquery_client::model::error_proto::ErrorProto]>,
+) -> Result<()> {
+    match errors.and_then(|e| e.first()) {
+        None => Ok(()),
+        Some(first) => Err(GcpError::Api {
+            action: "run query",
+            resource: resource.to_string(),
+            status: 400,
+            reason: first.reason.clone(),
+            message: first
+                .message
+                .clone()
+                .unwrap_or_else(|| "query failed".into()),
+            hint: None,
+        }),
     }
 }
 

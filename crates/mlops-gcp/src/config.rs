@@ -61,6 +61,32 @@ impl GcpConfig {
         }
     }
 
+    /// For code without the CLI's settings (pipeline steps): Google's endpoints for `project`
+    /// and `region`, moved by the same variables the settings read: `STORAGE_EMULATOR_HOST`,
+    /// `BIGQUERY_EMULATOR_HOST` (`host:port` or a URL), `MLOPS_VERTEX_ENDPOINT`,
+    /// `MLOPS_MONITORING_ENDPOINT`, and `MLOPS_GCP_AUTH=anonymous`. Unset or empty variables
+    /// leave the defaults (on Vertex AI none is set).
+    pub fn from_env(project: impl Into<String>, region: impl Into<String>) -> GcpConfig {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = GcpConfig::new(project, region);
+        if let Some(host) = var("STORAGE_EMULATOR_HOST") {
+            config.storage_endpoint = host_url(&host);
+        }
+        if let Some(host) = var("BIGQUERY_EMULATOR_HOST") {
+            config.bigquery_endpoint = format!("{}/bigquery/v2", host_url(&host));
+        }
+        if let Some(url) = var("MLOPS_VERTEX_ENDPOINT") {
+            config.vertex_endpoint = url.trim_end_matches('/').to_string();
+        }
+        if let Some(url) = var("MLOPS_MONITORING_ENDPOINT") {
+            config.monitoring_endpoint = url.trim_end_matches('/').to_string();
+        }
+        if var("MLOPS_GCP_AUTH").as_deref() == Some("anonymous") {
+            config.auth = Auth::Anonymous;
+        }
+        config
+    }
+
     /// Every endpoint pointed at one loopback address (tests: the fake serves them all).
     pub fn all_endpoints(mut self, base: &str) -> GcpConfig {
         let base = base.trim_end_matches('/');
@@ -74,5 +100,16 @@ impl GcpConfig {
     /// `projects/{project}/locations/{region}`: the parent of Vertex AI resources.
     pub fn location(&self) -> String {
         format!("projects/{}/locations/{}", self.project, self.region)
+    }
+}
+
+/// `127.0.0.1:4443` or `http://127.0.0.1:4443/` as `http://127.0.0.1:4443` (emulator
+/// variables are spelled both ways).
+fn host_url(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/');
+    if host.contains("://") {
+        host.to_string()
+    } else {
+        format!("http://{host}")
     }
 }

@@ -91,7 +91,10 @@ impl Gcp {
                 .write_object(bucket_resource(bucket), object, file)
                 // The object name is fixed, so a retried upload replaces the same object.
                 .with_idempotency(true)
-                .send_unbuffered()
+                // Buffered: one two-part multipart request below the resumable threshold
+                // (fake-gcs-server mangles the client's three-part form, which carries the
+                // CRC32C in a trailing part), resumable 8 MiB chunks above it.
+                .send_buffered()
                 .await
                 .map_err(|e| api_error("upload", gs(bucket, object), e))
         })?;
@@ -121,7 +124,7 @@ impl Gcp {
             storage
                 .write_object(bucket_resource(bucket), object, bytes::Bytes::from(bytes))
                 .with_idempotency(true)
-                .send_unbuffered()
+                .send_buffered()
                 .await
                 .map_err(|e| api_error("upload", gs(bucket, object), e))
         })?;

@@ -11,6 +11,76 @@ use mlops_pipeline::{ArtifactType, Component, ComponentSpec, Context, ParamType,
 use polars::prelude::{BooleanChunked, DataFrame, NewChunkedArray};
 use serde_json::{json, Map};
 
+#[cfg(feature = "gcp")]
+pub mod vertex_registry;
+
+/// The registry a `registry` parameter names: a local folder, or the Vertex AI Model Registry
+/// (`vertex://projects/{p}/locations/{r}`, cargo feature `gcp`).
+enum Registry {
+    Local(LocalRegistry),
+    #[cfg(feature = "gcp")]
+    Vertex(Box<vertex_registry::VertexRegistry>),
+}
+
+impl Registry {
+    fn open(ctx: &Context) -> Result<Registry, ComponentError> {
+        let text = ctx.str("registry")?;
+        if text.starts_with("vertex://") {
+            #[cfg(feature = "gcp")]
+            return Ok(Registry::Vertex(Box::new(
+                vertex_registry::VertexRegistry::open(&text)?,
+            )));
+            #[cfg(not(feature = "gcp"))]
+            return Err(ComponentError::Refused(format!(
+                "registry `{text}` is the Vertex AI Model Registry, and this build has no Google Cloud support (cargo feature `gcp`)"
+            )));
+        }
+        Ok(Registry::Local(LocalRegistry::new(ctx.path("registry")?)))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Registry::Local(r) => r.root().display().to_string(),
+            #[cfg(feature = "gcp")]
+            Registry::Vertex(_) => "the Vertex AI Model Registry".to_string(),
+        }
+    }
+
+    /// The champion's version (fails closed: only a registry without one says `None`).
+    fn champion(&self, name: &str) -> Result<Option<u32>, ComponentError> {
+        match self {
+            Registry::Local(r) => r.champion(name).step_with(|| {
+                format!(
+                    "read the champion of model `{name}` in registry {}",
+                    r.root().display()
+                )
+            }),
+            #[cfg(feature = "gcp")]
+            Registry::Vertex(r) => Ok(r.champion(name)?.map(|c| c.0)),
+        }
+    }
+
+    /// The champion's bundle.
+    fn champion_bundle(&self, name: &str, version: u32) -> Result<ModelBundle, ComponentError> {
+        match self {
+            Registry::Local(r) => ModelBundle::load(r.version_path(name, version))
+                .step_with(|| format!("load champion version {version}")),
+            #[cfg(feature = "gcp")]
+            Registry::Vertex(r) => {
+                let Some((_, uri)) = r.champion(name)? else {
+                    return Err(ComponentError::Refused(format!(
+                        "champion version {version} of `{name}` disappeared while it was being compared"
+                    )));
+                };
+                let scratch = std::env::current_dir()
+                    .map_err(|e| ComponentError::io("read", Path::new("."), e))?
+                    .join("champion_bundle");
+                r.load_bundle(&uri, &scratch)
+            }
+        }
+    }
+}
+
 /// `train`: split the table, fit the configured model on the training rows, save the bundle.
 pub struct Train;
 
@@ -266,16 +336,11 @@ impl Component for CompareChampion {
         let test = dataset_file(ctx, "test_data")?;
         let candidate =
             ModelBundle::load(ctx.input_path("model")?).step("load the candidate model")?;
-        let registry = LocalRegistry::new(ctx.path("registry")?);
+        let registry = Registry::open(ctx)?;
         let name = ctx.str("model_name")?;
         // Fails closed: only a registry without a champion may say "no champion"; a corrupt
         // or unreadable alias state fails the step instead of letting any candidate through.
-        let champion_version = registry.champion(&name).step_with(|| {
-            format!(
-                "read the champion of model `{name}` in registry {}",
-                registry.root().display()
-            )
-        })?;
+        let champion_version = registry.champion(&name)?;
         let df = mlops_core::table::read_table(&test).step("read the held-out rows")?;
         let (candidate_auc, champion_auc, rows) = match champion_version {
             None => {
@@ -283,8 +348,7 @@ impl Component for CompareChampion {
                 (mlops_core::metrics::roc_auc(&y, &p), None, y.len())
             }
             Some(version) => {
-                let champion = ModelBundle::load(registry.version_path(&name, version))
-                    .step_with(|| format!("load champion version {version}"))?;
+                let champion = registry.champion_bundle(&name, version)?;
                 let fair = fair_rows(&df, &test, &candidate, &champion, version)?;
                 let (y, p) = score_frame(&candidate, &fair, &test)?;
                 let (_, pc) = score_frame(&champion, &fair, &test)?;
@@ -406,6 +470,11 @@ impl Component for RegisterModel {
                     ParamType::String,
                     "The champion version compare_champion compared against, or `none`",
                 ),
+                Port::param(
+                    "serving_image",
+                    ParamType::String,
+                    "Image that serves the version (mlops-serve) in the Vertex AI Model Registry",
+                ),
             ],
             outputs: vec![
                 Port::param("version", ParamType::Integer, "The new version"),
@@ -424,18 +493,42 @@ impl Component for RegisterModel {
     }
 
     fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
-        let registry = LocalRegistry::new(ctx.path("registry")?);
+        let registry = Registry::open(ctx)?;
         let name = ctx.str("model_name")?;
         let compared = parse_champion_label(&ctx.str("compared_champion")?)?;
         let bundle: PathBuf = ctx.input_path("model")?;
-        let r = registry
-            .register_if_champion(&name, &bundle, compared)
-            .step_with(|| {
-                format!(
-                    "register into model `{name}` of registry {}",
-                    registry.root().display()
-                )
-            })?;
+        let r = match &registry {
+            Registry::Local(local) => local
+                .register_if_champion(&name, &bundle, compared)
+                .step_with(|| {
+                    format!(
+                        "register into model `{name}` of registry {}",
+                        registry.describe()
+                    )
+                })?,
+            #[cfg(feature = "gcp")]
+            Registry::Vertex(vertex) => {
+                let uri = ctx.input("model")?.uri.clone();
+                let scratch = std::env::current_dir()
+                    .map_err(|e| ComponentError::io("read", Path::new("."), e))?
+                    .join("candidate_bundle");
+                let candidate = vertex.load_bundle(&uri, &scratch)?;
+                let t = &candidate.metadata.training;
+                let description = format!(
+                    "test AUC {:.4} on {} held-out rows; {} training rows",
+                    t.test_metrics.get("auc").copied().unwrap_or(f64::NAN),
+                    t.test_rows,
+                    t.train_rows
+                );
+                vertex.register_if_champion(
+                    &name,
+                    &uri,
+                    compared,
+                    &ctx.str("serving_image")?,
+                    &description,
+                )?
+            }
+        };
         let outcome = if r.promoted {
             format!("registered {name} version {} as {CHAMPION}", r.version)
         } else {

@@ -150,6 +150,14 @@ fn cloud_ir_names_only_cloud_resources_in_nprod_and_prod() {
             if let Some(model) = default_of(&ir, "model_name") {
                 assert_eq!(model, "churn_churn", "{what}");
             }
+            // Registered versions are served by the image the steps run in.
+            if let Some(image) = default_of(&ir, "serving_image") {
+                assert_eq!(
+                    image,
+                    "europe-west4-docker.pkg.dev/acme-churn-1/mlops/churn-mlops:3f2a9c1d0b7e",
+                    "{what}"
+                );
+            }
             saw_training |= name == "training";
         }
         assert!(saw_training, "the training pipeline was not compiled");
@@ -194,8 +202,9 @@ fn local_ir_keeps_the_local_defaults() {
     assert_eq!(default_of(training, "model_name").unwrap(), "churn");
 }
 
-/// Cloud and local IR differ only where the environment matters: the image, the default
-/// pipeline root and the three defaults that name data, registry and model.
+/// Cloud and local IR differ only where the environment matters: the image (of the steps and
+/// of the served versions), the default pipeline root and the three defaults that name data,
+/// registry and model.
 #[test]
 fn cloud_and_local_ir_differ_only_in_the_environment_defaults() {
     let local = compiled(&settings(&[]));
@@ -218,6 +227,7 @@ fn cloud_and_local_ir_differ_only_in_the_environment_defaults() {
                     "/root/inputDefinitions/parameters/data_path/defaultValue",
                     "/root/inputDefinitions/parameters/registry/defaultValue",
                     "/root/inputDefinitions/parameters/model_name/defaultValue",
+                    "/root/inputDefinitions/parameters/serving_image/defaultValue",
                 ]
                 .contains(&at.as_str());
             assert!(expected, "{name}: {at} differs between local and prod IR");

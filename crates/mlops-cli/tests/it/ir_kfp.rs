@@ -3,8 +3,10 @@
 //! the same pipeline written in Python. Plus our own reference checks
 //! (`mlops_pipeline::ir::problems`) on every compiled file and on broken copies of it.
 
+#[cfg(feature = "python-tests")]
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "python-tests")]
 use std::process::Command;
 
 use crate::common::*;

@@ -8,10 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
 mod common;
+#[cfg(feature = "cloud-tests")]
+mod gcp;
 
 mod bad_input;
 mod cli;
 mod cloud_ir;
+#[cfg(feature = "cloud-tests")]
+mod cloud_vertex;
 #[cfg(feature = "container-tests")]
 mod container;
 #[cfg(feature = "python-tests")]

@@ -1,0 +1,24 @@
+//! Without the cargo feature `gcp`: the commands that call Google Cloud say how to get them.
+
+use mlops_domain::Settings;
+
+use crate::args::{EndpointsCommand, ModelsCommand, PipelinesCommand};
+use crate::context::BoxError;
+
+const NO_GCP: &str = "this build has no Google Cloud support: build with `cargo build --release \
+                      --features gcp` (the container image and `cargo xtask ci` do)";
+
+/// `mlops pipelines upload|submit|schedule`.
+pub fn pipelines(_: &Settings, _: bool, _: PipelinesCommand) -> Result<(), BoxError> {
+    Err(NO_GCP.into())
+}
+
+/// `mlops endpoints ...`.
+pub fn endpoints(_: &Settings, _: bool, _: EndpointsCommand) -> Result<(), BoxError> {
+    Err(NO_GCP.into())
+}
+
+/// `mlops models ...` in nprod/prod.
+pub fn models(_: &Settings, _: bool, _: ModelsCommand) -> Result<(), BoxError> {
+    Err(NO_GCP.into())
+}
