@@ -56,6 +56,8 @@ impl Gcp {
                 client: "async runtime",
                 detail: e.to_string(),
             })?;
+        // Credentials start their token-refresh task on the current runtime.
+        let _in_runtime = runtime.enter();
         let credentials = match config.auth {
             Auth::Anonymous => credentials::anonymous::Builder::new().build(),
             Auth::ApplicationDefault => credentials::Builder::default()

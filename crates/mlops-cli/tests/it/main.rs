@@ -13,6 +13,8 @@ mod gcp;
 
 mod bad_input;
 mod cli;
+#[cfg(feature = "cloud-tests")]
+mod cloud_faults;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
 mod cloud_vertex;
