@@ -1791,20 +1791,24 @@ def create_time_series(call: Call) -> dict:
 
 
 def in_interval(point: dict, start: str, end: str) -> bool:
-    t = parse_time(point["interval"]["endTime"])
-    return (not start or parse_time(start) <= t) and (not end or t <= parse_time(end))
+    return parse_time(start) <= parse_time(point["interval"]["endTime"]) <= parse_time(end)
 
 
 @handles(MONITORING + "timeSeries.list")
 def list_time_series(call: Call) -> dict:
-    project = call.params["name"]
-    if not call.arg("filter"):
+    project, text = call.params["name"], call.arg("filter")
+    if not text:
         raise missing_fields_monitoring("filter")
-    start, end = call.arg("interval.startTime"), call.arg("interval.endTime")
+    if not any(field == "metric.type" for field, *_ in parse_filter(text)):
+        raise invalid("Field filter had an invalid value: the filter must specify a metric type.")
+    end = call.arg("interval.endTime")
+    if not end:
+        raise missing_fields_monitoring("interval.end_time")
+    start = call.arg("interval.startTime") or end  # Cloud Monitoring's default
     found = []
     for key, series in call.state.time_series.items():
         view = {**series, "project": project.removeprefix("projects/")}
-        if not key.startswith(project + "|") or not filtered([view], call.arg("filter")):
+        if not key.startswith(project + "|") or not filtered([view], text):
             continue
         points = [p for p in series["points"] if in_interval(p, start, end)]
         if points:
@@ -1818,8 +1822,9 @@ def list_time_series(call: Call) -> dict:
 @handles(MONITORING + "metricDescriptors.create")
 def create_metric_descriptor(call: Call) -> dict:
     metric_type = call.body.get("type", "")
-    if not metric_type:
-        raise missing_fields_monitoring("metric_descriptor.type")
+    for required in ("type", "metricKind", "valueType"):
+        if not call.body.get(required):
+            raise missing_fields_monitoring(f"metric_descriptor.{camel_to_snake(required)}")
     if not metric_type.startswith(USER_METRIC_PREFIXES):
         raise invalid(
             f'Field metricDescriptor.type had an invalid value of "{metric_type}": user-defined '
@@ -2310,7 +2315,10 @@ class IncomingBody:
         self.rfile = rfile
         self.chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
         self.framed = self.chunked or headers.get("Content-Length") is not None
-        self.length = None if self.chunked else int(headers.get("Content-Length") or 0)
+        length = headers.get("Content-Length") or "0"
+        if not self.chunked and not length.isdigit():
+            raise invalid(f"Bad Content-Length: {length}")
+        self.length = None if self.chunked else int(length)
         self.left = 0 if self.chunked else self.length  # in the current chunk, or in the body
         self.done = not self.chunked and self.length == 0
         self.count = 0
@@ -2322,7 +2330,10 @@ class IncomingBody:
             line = self.rfile.readline()
             if not line:
                 raise ConnectionError("client closed the connection inside a chunked body")
-            self.left = int(line.split(b";")[0].strip(), 16)
+            try:
+                self.left = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise invalid("Malformed chunked request body.") from None
             if self.left == 0:
                 while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -2421,6 +2432,7 @@ class Handler(BaseHTTPRequestHandler):
         self.fake: Fake = self.server.fake
         self.url = urlsplit(self.path)
         self.responded = False
+        self.body: IncomingBody | None = None
         self.entry = {
             "time": now(),
             "method": self.command,
@@ -2456,7 +2468,9 @@ class Handler(BaseHTTPRequestHandler):
     def finish_body(self) -> None:
         """Read what is left of the body, so the connection can carry the next request."""
         try:
-            if hasattr(self, "body"):
+            if self.body is None:  # unreadable framing: the connection cannot go on
+                self.close_connection = True
+            else:
                 self.body.drain()
         except (OSError, ValueError):
             self.close_connection = True
@@ -2545,7 +2559,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.token()
         if path == "/" or path.startswith("/computeMetadata/"):
             return self.metadata()
-        if self.path in self.fake.upload_sessions:
+        if path + (f"?{self.url.query}" if self.url.query else "") in self.fake.upload_sessions:
             return self.proxy(self.fake.apis["storage"], session=True)
         for prefix, name in PROXY_PREFIXES:
             if path.startswith(prefix):
@@ -2649,14 +2663,15 @@ class Handler(BaseHTTPRequestHandler):
         checker, query = self.new_checker(api)
         prefix = b""
         if session:
-            # A resumable upload's session URL (handed out by the upstream, through us): media.
+            # A resumable upload's session URL (handed out by the upstream, through us): its
+            # body is media, and the session id is the credential, as on Cloud Storage.
             self.entry["method_id"] = "storage.objects.insert (resumable upload session)"
         else:
             route, _ = self.match(api)
             check_query(checker, route, query)
             prefix = self.checked_prefix(checker, api, route, query)
-        self.record_issues(checker)
-        self.check_auth(api)
+            self.record_issues(checker)
+            self.check_auth(api)
         if self.api_fault(api):
             return
         if checker.violations:
@@ -2744,23 +2759,24 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
 
     def local_location(self, location: str, target) -> str:
-        """Point a Location on the upstream (e.g. a resumable upload session) at this proxy, so
-        the client comes back through it; remember upload sessions."""
+        """Point a Location at this proxy, so the client comes back through it: always for an
+        upload's session URL (remembered, so its chunks are passed on as media), otherwise
+        when it names the upstream itself."""
         loc = urlsplit(location)
+        session = self.url.path.startswith(("/upload/", "/resumable/"))
         try:
-            same_port = loc.port == (target.port or 80)
-        except ValueError:
+            upstream = loc.netloc == target.netloc or (
+                loc.hostname in LOOPBACK_NAMES and loc.port == (target.port or 80)
+            )
+        except ValueError:  # a port that is not a number
             return location
-        if not loc.netloc or not (
-            loc.netloc == target.netloc or (loc.hostname in LOOPBACK_NAMES and same_port)
-        ):
+        if not loc.netloc or not (session or upstream):
             return location
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        local = urlunsplit(("http", host, loc.path, loc.query, loc.fragment))
-        if self.url.path.startswith(("/upload/", "/resumable/")):
+        if session:
             with self.fake.lock:
                 self.fake.upload_sessions.add(loc.path + (f"?{loc.query}" if loc.query else ""))
-        return local
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        return urlunsplit(("http", host, loc.path, loc.query, loc.fragment))
 
     # --- OAuth2 token endpoint
 
