@@ -14,7 +14,19 @@ Usage:
                     [--lro-polls N] [--job-polls N] [--require-auth] [--project ID]
 
   --port-file receives the port once the server listens (written atomically). One line per request
-  goes to stderr. SIGTERM/SIGINT stop the server cleanly.
+  goes to stderr. SIGTERM/SIGINT stop the server cleanly. --lro-polls N: a long-running operation
+  is done at its N-th GET (0: done at once). --job-polls N: a pipeline job moves on one state
+  (PENDING, RUNNING, SUCCEEDED) every N GETs. --require-auth: API calls need a token from /token
+  or the metadata server, or a self-signed JWT of a registered key.
+
+From a test: run `python gcp_fake.py serve --port-file DIR/port ...`, wait until DIR/port
+exists, read the port from it, point the clients at http://127.0.0.1:PORT (and
+GCE_METADATA_HOST=127.0.0.1:PORT); at the end check GET /_fake/violations, then SIGTERM.
+
+Encodings: Google's Rust clients send `$alt=json;enum-encoding=int` and write enums as proto
+numbers. Enums are accepted as names, and as numbers only when the request's $alt asks for
+enum-encoding=int; answers use names (the clients read both). int64/uint64 fields are JSON
+strings in Google's JSON mapping; a JSON number is accepted, as Google's parser does, with a note.
 
 Routes (all on 127.0.0.1:PORT):
   /v1/...                        Vertex AI (aiplatform v1)
@@ -26,7 +38,8 @@ Routes (all on 127.0.0.1:PORT):
   /_fake/...                     control API (not Google's):
     GET  /_fake/requests         every request seen (method, path, query, headers of interest,
                                  parsed body, api, discovery method id, violations, notes, status)
-    GET  /_fake/violations       {"violations": [...], "notes": [...]}
+    GET  /_fake/violations       {"violations": [...], "notes": [...], "fake_errors": [...]}
+                                 (fake_errors: the fake's own failures, or a method it lacks)
     POST /_fake/reset            forget resources, requests and faults (keys and tokens stay)
     POST /_fake/faults           {"match": REGEX on "METHOD /path", "responses": [{"status": 429},
                                  {"delay_s": 2}, {"raw": "not json{", "status": 200},
@@ -1678,10 +1691,15 @@ def series_key(project: str, series: dict) -> str:
     return project + "|" + json.dumps(parts)
 
 
+def required_field(field_name: str) -> ApiError:
+    """Cloud Monitoring's answer to a missing required field (named in proto form)."""
+    return invalid(f"Field {field_name} is required.", [bad_request((field_name, "required"))])
+
+
 def check_series_shape(series_list: list[dict]) -> None:
     """Request-level checks: nothing is written when these fail."""
     if not series_list:
-        raise missing_fields_monitoring("time_series")
+        raise required_field("time_series")
     if len(series_list) > MAX_SERIES_PER_CALL:
         raise invalid(
             f"Field timeSeries had an invalid value: {TOO_MANY_SERIES}",
@@ -1694,13 +1712,12 @@ def check_series_shape(series_list: list[dict]) -> None:
                 [bad_request((f"timeSeries[{i}].points", ONE_POINT))],
             )
         if not series.get("metric", {}).get("type"):
-            raise missing_fields_monitoring(f"time_series[{i}].metric.type")
-        if not series["points"][0].get("interval", {}).get("endTime"):
-            raise missing_fields_monitoring(f"time_series[{i}].points[0].interval.end_time")
-
-
-def missing_fields_monitoring(field_name: str) -> ApiError:
-    return invalid(f"Field {field_name} is required.", [bad_request((field_name, "required"))])
+            raise required_field(f"time_series[{i}].metric.type")
+        point = series["points"][0]
+        if not point.get("interval", {}).get("endTime"):
+            raise required_field(f"time_series[{i}].points[0].interval.end_time")
+        if len(set(point.get("value", {})) & set(VALUE_TYPES)) != 1:
+            raise required_field(f"time_series[{i}].points[0].value")
 
 
 def metric_descriptor(call: Call, project: str, series: dict, value_type: str) -> dict:
@@ -1760,9 +1777,7 @@ def write_series(call: Call, project: str, series: dict, index: int, seen: set[s
 def partial_failure(total: int, failures: list[tuple[int, str]]) -> ApiError:
     """Cloud Monitoring writes the good series and reports the others."""
     listed = "; ".join(f"{reason}: timeSeries[{i}]" for i, reason in failures)
-    reasons: dict[str, int] = {}
-    for _, reason in failures:
-        reasons[reason] = reasons.get(reason, 0) + 1
+    reasons = Counter(reason for _, reason in failures)
     summary = {
         "@type": "type.googleapis.com/google.monitoring.v3.CreateTimeSeriesSummary",
         "totalPointCount": total,
@@ -1798,12 +1813,12 @@ def in_interval(point: dict, start: str, end: str) -> bool:
 def list_time_series(call: Call) -> dict:
     project, text = call.params["name"], call.arg("filter")
     if not text:
-        raise missing_fields_monitoring("filter")
+        raise required_field("filter")
     if not any(field == "metric.type" for field, *_ in parse_filter(text)):
         raise invalid("Field filter had an invalid value: the filter must specify a metric type.")
     end = call.arg("interval.endTime")
     if not end:
-        raise missing_fields_monitoring("interval.end_time")
+        raise required_field("interval.end_time")
     start = call.arg("interval.startTime") or end  # Cloud Monitoring's default
     found = []
     for key, series in call.state.time_series.items():
@@ -1824,7 +1839,7 @@ def create_metric_descriptor(call: Call) -> dict:
     metric_type = call.body.get("type", "")
     for required in ("type", "metricKind", "valueType"):
         if not call.body.get(required):
-            raise missing_fields_monitoring(f"metric_descriptor.{camel_to_snake(required)}")
+            raise required_field(f"metric_descriptor.{camel_to_snake(required)}")
     if not metric_type.startswith(USER_METRIC_PREFIXES):
         raise invalid(
             f'Field metricDescriptor.type had an invalid value of "{metric_type}": user-defined '
@@ -1915,7 +1930,7 @@ def delete_alert_policy(call: Call) -> dict:
 @handles(MONITORING + "notificationChannels.create")
 def create_notification_channel(call: Call) -> dict:
     if not call.body.get("type"):
-        raise missing_fields_monitoring("notification_channel.type")
+        raise required_field("notification_channel.type")
     name = f"{call.params['name']}/notificationChannels/{call.state.new_id()}"
     channel = {k: v for k, v in call.body.items() if k not in ("name", "creationRecord")}
     channel.update(name=name, creationRecord=mutation_record())
@@ -2907,9 +2922,15 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--port-file", help="write the port here once listening")
     serve.add_argument("--gcs-upstream", type=upstream_url, help="fake-gcs-server URL")
     serve.add_argument("--bq-upstream", type=upstream_url, help="bqemulator URL")
-    serve.add_argument("--lro-polls", type=int, default=1, help="GETs before an LRO is done")
-    serve.add_argument("--job-polls", type=int, default=1, help="GETs per pipeline job state")
-    serve.add_argument("--require-auth", action="store_true", help="401 without valid token")
+    serve.add_argument(
+        "--lro-polls", type=int, default=1, help="an LRO is done at its N-th GET (0: at once)"
+    )
+    serve.add_argument(
+        "--job-polls", type=int, default=1, help="GETs per pipeline job state change"
+    )
+    serve.add_argument(
+        "--require-auth", action="store_true", help="API calls need a valid token (else 401)"
+    )
     serve.add_argument("--project", default="fake-project", help="metadata server's project")
     args = parser.parse_args(argv)
 
