@@ -157,6 +157,7 @@ class Api:
         self.routes = [r for m in methods_of(self.doc) for r in self._routes(m)]
 
     def _routes(self, method: dict) -> Iterator[Route]:
+        """The method's URL, its media upload URLs and its media download URL."""
         base = "/" + self.doc["servicePath"]
         yield route_for(method, base + method["path"], "")
         uploads = {p["path"] for p in method.get("mediaUpload", {}).get("protocols", {}).values()}
@@ -317,6 +318,7 @@ class ApiError(Exception):
         self.code, self.status, self.message, self.details = code, status, message, details or []
 
     def body(self, api: str = "") -> dict:
+        """The error body; Cloud Storage and BigQuery add the older `errors` list."""
         error = {"code": self.code, "message": self.message, "status": self.status}
         if self.details:
             error["details"] = self.details
@@ -394,6 +396,7 @@ class FieldPath:
         return FieldPath((*self.parts, ("key", key)))
 
     def render(self, proto: bool = False) -> str:
+        """The path as JSON (camelCase) or proto (snake_case) field names."""
         out = ""
         for kind, text in self.parts:
             if kind == "field":
@@ -541,6 +544,7 @@ class Checker:
         )
 
     def check(self, schema: dict, value: Any, path: FieldPath) -> Any:
+        """Dispatch on the schema's type; null means "default" in proto3 JSON, so it passes."""
         if "$ref" in schema:
             schema = self.api.schemas[schema["$ref"]]
         kind = schema.get("type")
@@ -558,6 +562,7 @@ class Checker:
         return self.check_scalar(kind, schema.get("format"), value, path)
 
     def check_object(self, schema: dict, value: Any, path: FieldPath) -> Any:
+        """Known fields only (proto names accepted with a note); maps check their values."""
         if not isinstance(value, dict):
             self.bad_value(path, "TYPE_MESSAGE", value)
             return value
@@ -589,6 +594,7 @@ class Checker:
         return {k: v for k, v in out.items() if v is not None}
 
     def check_enum(self, names: list[str], value: Any, path: FieldPath) -> Any:
+        """A name, or a number when the request asked for enum-encoding=int."""
         if isinstance(value, str) and value in names:
             return value
         if is_integer(value) and self.int_enums:
@@ -605,6 +611,7 @@ class Checker:
         return value
 
     def check_scalar(self, kind: str | None, fmt: str | None, value: Any, path: FieldPath) -> Any:
+        """JSON type and string format (timestamps, durations, base64, dates)."""
         if kind == "boolean":
             ok = isinstance(value, bool)
         elif kind == "integer":
@@ -642,6 +649,20 @@ class Checker:
             form = "string" if as_text else "number, not a string"
             self.notes.append(Issue(path.render(), f"{fmt} given as a JSON {form}"))
         return str(int(value)) if wide or in_query else int(value)
+
+
+def without_path_fields(checker: Checker, body: dict, params: dict[str, str]) -> dict:
+    """A body that is a whole request message (`body: "*"`) may repeat the fields bound to the
+    path: Google's Rust clients send the request as it is, `parent` or `name` included, and
+    Google's transcoder takes them. The discovery schema leaves them out, so they are checked
+    against the path here and dropped."""
+    out = JsonObject({k: v for k, v in body.items() if k not in params})
+    out.duplicates = getattr(body, "duplicates", ())
+    for name in set(body) & set(params):
+        if body[name] != params[name]:
+            note = f"`{name}` {shown(body[name])} in the body, {shown(params[name])} in the path"
+            checker.notes.append(Issue(name, note))
+    return out
 
 
 def alt_options(query: dict[str, list[str]]) -> tuple[str, list[str]]:
@@ -683,6 +704,7 @@ def check_query(
 
 
 def check_query_value(checker: Checker, key: str, spec: dict, value: str, path: FieldPath) -> str:
+    """One query value, typed by its parameter; returned normalised (enum names)."""
     if key.removeprefix("$") == "alt":
         alt, *options = value.split(";")
         if alt not in spec.get("enum", [alt]) or any(o != "enum-encoding=int" for o in options):
@@ -973,6 +995,7 @@ EMPTY_RESPONSE = {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
 
 def get_operation(call: Call) -> dict:
+    """One poll of an operation (it counts towards --lro-polls)."""
     op = call.state.operations.get(call.params["name"])
     if op is None:
         raise not_found("Operation", call.params["name"])
@@ -980,7 +1003,16 @@ def get_operation(call: Call) -> dict:
     return op.view()
 
 
+def handler_for(method_id: str) -> Callable[[Call], dict] | None:
+    """The fake's handler of a discovery method. Vertex AI has an `operations.get` method under
+    every resource kind; they all read the same operations."""
+    if method_id.startswith("aiplatform.") and method_id.endswith(".operations.get"):
+        return get_operation
+    return HANDLERS.get(method_id)
+
+
 def new_resource_id(call: Call, given: str, kind: str) -> str:
+    """A client-chosen id (checked), or a numeric one as Vertex AI makes them."""
     if not given:
         return call.state.new_id()
     if not RESOURCE_ID.fullmatch(given):
@@ -1054,6 +1086,8 @@ def downstream_of(spec: dict, failed: str) -> set[str]:
 
 
 def task_states(spec: dict, job_state: str, failure: dict | None) -> dict[str, str]:
+    """Each task's state for a job state: running jobs run the tasks nothing waits
+    for; a failure fails its task and leaves the tasks after it NOT_TRIGGERED."""
     tasks = pipeline_tasks(spec)
     if job_state == "PIPELINE_STATE_RUNNING":
         return {n: "PENDING" if t.get("dependentTasks") else "RUNNING" for n, t, _ in tasks}
@@ -1099,6 +1133,7 @@ def job_detail(job: dict, failure: dict | None) -> dict:
 
 
 def next_job_state(state: str, progress: JobProgress) -> str:
+    """PENDING -> RUNNING -> SUCCEEDED; CANCELLING -> CANCELLED; FAILED when asked to."""
     if state == "PIPELINE_STATE_CANCELLING":
         return "PIPELINE_STATE_CANCELLED"
     if progress.failure:
@@ -1138,6 +1173,7 @@ def advance_job(call: Call, name: str) -> None:
 
 
 def store_pipeline_job(call: Call, parent: str, job: dict, job_id: str) -> dict:
+    """Store a new job in PENDING (the id from ?pipelineJobId=, else a number)."""
     name = f"{parent}/pipelineJobs/{new_resource_id(call, job_id, 'PipelineJob')}"
     if name in call.state.pipeline_jobs:
         raise already_exists("PipelineJob", name)
@@ -1173,6 +1209,7 @@ def list_pipeline_jobs(call: Call) -> dict:
 
 @handles(VERTEX + "pipelineJobs.cancel")
 def cancel_pipeline_job(call: Call) -> dict:
+    """Cancelling takes one state change (CANCELLING, then CANCELLED at the next GET)."""
     job = find(call.state.pipeline_jobs, "PipelineJob", call.params["name"])
     if job["state"] in TERMINAL_JOB_STATES:
         raise failed_precondition(
@@ -1187,6 +1224,8 @@ def cancel_pipeline_job(call: Call) -> dict:
 
 @handles(VERTEX + "schedules.create")
 def create_schedule(call: Call) -> dict:
+    """A schedule of pipeline runs: Vertex AI checks its pipeline job when it is
+    created, not when it first runs, so the fake does too. No run is ever started."""
     schedule, parent = call.body, call.params["parent"]
     required = ["displayName", "cron", "maxConcurrentRunCount"]
     missing = [f"schedule.{camel_to_snake(f)}" for f in required if not schedule.get(f)]
@@ -1245,6 +1284,7 @@ def pause_schedule(call: Call) -> dict:
 
 @handles(VERTEX + "schedules.resume")
 def resume_schedule(call: Call) -> dict:
+    """Back to ACTIVE from PAUSED only."""
     schedule = find(call.state.schedules, "Schedule", call.params["name"])
     if schedule["state"] != "PAUSED":
         raise failed_precondition(f"Schedule {schedule['name']} is not paused.")
@@ -1292,6 +1332,7 @@ def resolve_version(call: Call, ref: str) -> dict:
 
 
 def check_aliases(aliases: list[str], field_name: str) -> None:
+    """Version aliases as Vertex AI takes them (they cannot look like version ids)."""
     bad = [a for a in aliases if not ALIAS.fullmatch(a)]
     if bad:
         raise invalid(
@@ -1339,6 +1380,8 @@ def new_model_version(call: Call, name: str, model: dict, versions: dict[str, di
 
 @handles(VERTEX + "models.upload")
 def upload_model(call: Call) -> dict:
+    """A new model, or with `parentModel` a new version of one; an LRO whose response
+    names the model and the version."""
     parent, body = call.params["parent"], call.body
     model = body.get("model")
     if not model or not model.get("displayName"):
@@ -1389,6 +1432,8 @@ def list_model_versions(call: Call) -> dict:
 
 @handles(VERTEX + "models.mergeVersionAliases")
 def merge_version_aliases(call: Call) -> dict:
+    """`alias` adds (taking it from whichever version had it), `-alias` removes;
+    the `default` alias can only move, never be removed."""
     ref = call.params["name"]
     name, selector = split_model_ref(ref)
     if not selector:
@@ -1419,6 +1464,7 @@ def deployed_refs(version: dict) -> list[dict]:
 
 @handles(VERTEX + "models.deleteVersion")
 def delete_model_version(call: Call) -> dict:
+    """Neither the default version nor a deployed one can be deleted."""
     ref = call.params["name"]
     name, selector = split_model_ref(ref)
     if not selector:
@@ -1450,6 +1496,7 @@ def delete_model(call: Call) -> dict:
 
 @handles(VERTEX + "endpoints.create")
 def create_endpoint(call: Call) -> dict:
+    """An LRO whose response is the Endpoint."""
     if not call.body.get("displayName"):
         raise missing_fields("endpoint.display_name")
     endpoint_id = new_resource_id(call, call.arg("endpointId"), "Endpoint")
@@ -1492,6 +1539,8 @@ def new_traffic_split(endpoint: dict, split: dict[str, int], new_id: str | None)
 
 @handles(VERTEX + "endpoints.deployModel")
 def deploy_model(call: Call) -> dict:
+    """Deploy a model version (`models/ID`, `@VERSION` or `@ALIAS`); trafficSplit, when
+    given, replaces the endpoint's ("0" is this deployment)."""
     endpoint = find(call.state.endpoints, "Endpoint", call.params["endpoint"])
     deployed = call.body.get("deployedModel")
     if not deployed or not deployed.get("model"):
@@ -1516,6 +1565,8 @@ def deploy_model(call: Call) -> dict:
 
 @handles(VERTEX + "endpoints.undeployModel")
 def undeploy_model(call: Call) -> dict:
+    """A deployed model can go only once no traffic reaches it (unless it is the last one);
+    its endpoint and model version forget it."""
     endpoint = find(call.state.endpoints, "Endpoint", call.params["endpoint"])
     deployed_id = call.body.get("deployedModelId")
     if not deployed_id:
@@ -1572,6 +1623,7 @@ def metadata_resource(call: Call, name: str, body: dict, kind: str) -> dict:
 
 @handles(*(f"{VERTEX}metadataStores.{c}.create" for c in METADATA_KINDS))
 def create_metadata(call: Call) -> dict:
+    """Contexts, executions and artifacts, named by ?contextId= etc. or numbered."""
     collection, kind = metadata_kind(call)
     given = call.arg(f"{kind.lower()}Id")
     name = f"{call.params['parent']}/{collection}/{new_resource_id(call, given, kind)}"
@@ -1596,6 +1648,7 @@ def list_metadata(call: Call) -> dict:
 
 @handles(*(f"{VERTEX}metadataStores.{c}.patch" for c in METADATA_KINDS))
 def patch_metadata(call: Call) -> dict:
+    """updateMask as given (empty: every writable field); allowMissing creates."""
     _, kind = metadata_kind(call)
     name = call.params["name"]
     if name not in call.state.metadata and call.arg("allowMissing") == "true":
@@ -1619,6 +1672,7 @@ def existing(call: Call, names: list[str], collection: str) -> list[str]:
 
 @handles(VERTEX + "metadataStores.contexts.addContextChildren")
 def add_context_children(call: Call) -> dict:
+    """Children record their parents (Vertex AI Experiments nests runs so)."""
     context = find(call.state.metadata, "Context", call.params["context"])
     children = existing(call, call.body.get("childContexts", []), "contexts")
     if context["name"] in children:
@@ -1632,6 +1686,7 @@ def add_context_children(call: Call) -> dict:
 
 @handles(VERTEX + "metadataStores.contexts.addContextArtifactsAndExecutions")
 def add_context_artifacts_and_executions(call: Call) -> dict:
+    """Links kept for /_fake/state; nothing else reads them."""
     context = find(call.state.metadata, "Context", call.params["context"])
     added = {c: existing(call, call.body.get(c, []), c) for c in ("artifacts", "executions")}
     links = call.state.context_links.setdefault(
@@ -1792,6 +1847,8 @@ def partial_failure(total: int, failures: list[tuple[int, str]]) -> ApiError:
 
 @handles(MONITORING + "timeSeries.create")
 def create_time_series(call: Call) -> dict:
+    """Shape checks fail the whole request; per-series problems (duplicates, order,
+    sampling rate, value type) fail only those series, as Cloud Monitoring does."""
     project, series_list = call.params["name"], call.body.get("timeSeries", [])
     check_series_shape(series_list)
     seen: set[str] = set()
@@ -1811,6 +1868,7 @@ def in_interval(point: dict, start: str, end: str) -> bool:
 
 @handles(MONITORING + "timeSeries.list")
 def list_time_series(call: Call) -> dict:
+    """Series of one metric type (the filter must name it) with points in the interval."""
     project, text = call.params["name"], call.arg("filter")
     if not text:
         raise required_field("filter")
@@ -1836,6 +1894,7 @@ def list_time_series(call: Call) -> dict:
 
 @handles(MONITORING + "metricDescriptors.create")
 def create_metric_descriptor(call: Call) -> dict:
+    """Only user-defined metric types can be created."""
     metric_type = call.body.get("type", "")
     for required in ("type", "metricKind", "valueType"):
         if not call.body.get(required):
@@ -1889,6 +1948,7 @@ def name_conditions(call: Call, policy: dict) -> None:
 
 @handles(MONITORING + "alertPolicies.create")
 def create_alert_policy(call: Call) -> dict:
+    """Cloud Monitoring names the policy and its conditions and enables it by default."""
     name = f"{call.params['name']}/alertPolicies/{call.state.new_id()}"
     policy = {
         k: v for k, v in call.body.items() if k not in ("name", "creationRecord", "mutationRecord")
@@ -1929,6 +1989,7 @@ def delete_alert_policy(call: Call) -> dict:
 
 @handles(MONITORING + "notificationChannels.create")
 def create_notification_channel(call: Call) -> dict:
+    """Enabled unless said otherwise, as Cloud Monitoring does."""
     if not call.body.get("type"):
         raise required_field("notification_channel.type")
     name = f"{call.params['name']}/notificationChannels/{call.state.new_id()}"
@@ -1961,6 +2022,7 @@ def patch_notification_channel(call: Call) -> dict:
 
 @handles(MONITORING + "notificationChannels.delete")
 def delete_notification_channel(call: Call) -> dict:
+    """A channel in use by a policy goes only with ?force=true."""
     name = get_notification_channel(call)["name"]
     in_use = [
         p["name"]
@@ -2119,6 +2181,7 @@ class Auth:
 
 
 def unauthenticated(reason: str, message: str, host: str) -> ApiError:
+    """The 401 Google answers when credentials are missing or not accepted."""
     info = {
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
         "reason": reason,
@@ -2186,6 +2249,8 @@ FAULT_KEYS = {"status", "body", "raw", "delay_s", "headers"}
 
 @dataclass
 class Config:
+    """The command line's settings."""
+
     gcs_upstream: str | None = None
     bq_upstream: str | None = None
     lro_polls: int = 1
@@ -2206,10 +2271,18 @@ class Fault:
 
 
 def parse_fault(spec: Any) -> Fault:
-    if not isinstance(spec, dict) or not isinstance(spec.get("responses"), list):
+    """A fault as POSTed to /_fake/faults, checked so that a typo fails the test that made it."""
+    responses = spec.get("responses") if isinstance(spec, dict) else None
+    if not isinstance(responses, list) or not responses:
         raise invalid('A fault is {"match": REGEX, "responses": [{...}, ...]}.')
-    for response in spec["responses"]:
-        if not isinstance(response, dict) or not response or set(response) - FAULT_KEYS:
+    for response in responses:
+        if (
+            not isinstance(response, dict)
+            or not response
+            or set(response) - FAULT_KEYS
+            or not is_integer(response.get("status", 200))
+            or not is_number(response.get("delay_s", 0))
+        ):
             raise invalid(f"A fault response takes the keys {sorted(FAULT_KEYS)}: {response}")
     try:
         return Fault(re.compile(spec.get("match", "")), list(spec["responses"]))
@@ -2218,6 +2291,7 @@ def parse_fault(spec: Any) -> Fault:
 
 
 def shorten_credential(value: str) -> str:
+    """Enough of an Authorization header to tell tokens apart in the request log."""
     return value if len(value) <= 40 else value[:36] + "..."
 
 
@@ -2242,11 +2316,13 @@ class Fake:
             self.upload_sessions: set[str] = set()  # resumable upload URLs, through the proxy
 
     def keep(self, entry: dict) -> None:
+        """Number a request and add it to /_fake/requests."""
         with self.lock:
             entry["index"] = len(self.requests)
             self.requests.append(entry)
 
     def take_fault(self, command: str, path: str) -> dict | None:
+        """The next queued answer for this request, if a fault matches it (used up)."""
         with self.lock:
             for fault in self.faults:
                 if fault.pattern.search(f"{command} {path}"):
@@ -2265,7 +2341,7 @@ class Fake:
                 where["method_id"] = r["method_id"]
                 out["violations"] += [{**where, **v} for v in r["violations"]]
                 out["notes"] += [{**where, **n} for n in r["notes"]]
-                out["fake_errors"] += [{**where, "error": e} for e in r.get("fake_errors", [])]
+                out["fake_errors"] += [{**where, "error": e} for e in r["fake_errors"]]
         return out
 
     def fail_job(self, job_id: str, spec: dict) -> dict:
@@ -2339,6 +2415,7 @@ class IncomingBody:
         self.count = 0
 
     def read(self, limit: int = BLOCK) -> bytes:
+        """Up to `limit` bytes of the body; b"" at its end."""
         if self.done:
             return b""
         if self.chunked and self.left == 0:
@@ -2371,6 +2448,7 @@ class IncomingBody:
             yield block
 
     def read_all(self, limit: int) -> bytes:
+        """The whole body, for JSON (bounded: Google refuses larger bodies too)."""
         data = bytearray()
         for block in self.blocks():
             data += block
@@ -2443,12 +2521,15 @@ class Handler(BaseHTTPRequestHandler):
     # --- plumbing
 
     def dispatch(self) -> None:
+        """Every request: route it, answer errors in Google's shape, log one line."""
         started = time.monotonic()
         self.fake: Fake = self.server.fake
         self.url = urlsplit(self.path)
         self.responded = False
         self.body: IncomingBody | None = None
+        # Every key from the start: /_fake/requests may serialise it while it is being handled.
         self.entry = {
+            "index": None,
             "time": now(),
             "method": self.command,
             "path": self.url.path,
@@ -2457,9 +2538,12 @@ class Handler(BaseHTTPRequestHandler):
             "api": None,
             "method_id": None,
             "body": None,
+            "body_bytes": None,
             "violations": [],
             "notes": [],
+            "fault": None,
             "status": None,
+            "fake_errors": [],
         }
         try:
             self.body = IncomingBody(self.rfile, self.headers)
@@ -2469,7 +2553,7 @@ class Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            self.entry.setdefault("fake_errors", []).append(traceback.format_exc())
+            self.entry["fake_errors"].append(traceback.format_exc())
             traceback.print_exc()
             if not self.responded:
                 self.send_json(
@@ -2491,6 +2575,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_line(self, started: float) -> None:
+        """One line per request on stderr."""
         entry = self.entry
         extra = f" VIOLATIONS={len(entry['violations'])}" if entry["violations"] else ""
         method_id = entry["method_id"] or ""
@@ -2506,6 +2591,7 @@ class Handler(BaseHTTPRequestHandler):
         self.fake.keep(self.entry)
 
     def send_bytes(self, status: int, data: bytes, content_type: str, headers: dict | None = None):
+        """A complete answer with Content-Length (keep-alive needs one)."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -2567,6 +2653,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- routing
 
     def route(self) -> None:
+        """Pick the service by path; upload session URLs handed out earlier come first."""
         path = self.url.path
         if path.startswith("/_fake/"):
             return self.control()
@@ -2588,6 +2675,7 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NOT_FOUND", message)
 
     def match(self, api: Api) -> tuple[Route, dict[str, str]]:
+        """The discovery method for this request; none is a violation (404)."""
         matched = api.match(self.command, self.url.path)
         if matched is None:
             message = (
@@ -2599,7 +2687,9 @@ class Handler(BaseHTTPRequestHandler):
         self.entry["method_id"] = matched[0].method["id"]
         return matched
 
-    def checked_json(self, checker: Checker, api: Api, route: Route, raw: bytes) -> Any:
+    def checked_json(
+        self, checker: Checker, api: Api, route: Route, raw: bytes, params: dict[str, str]
+    ) -> Any:
         """The body parsed and checked against the method's request schema (normalised)."""
         ref = route.method.get("request", {}).get("$ref")
         if not raw.strip():
@@ -2613,8 +2703,10 @@ class Handler(BaseHTTPRequestHandler):
         if ref is None:
             checker.notes.append(Issue("", "a body on a method that takes none (ignored)"))
             return None
-        root = FieldPath(tuple(("field", name) for name in api.body_root(route)))
-        return checker.check({"$ref": ref}, value, root)
+        root = api.body_root(route)
+        if api.transcoded and not root and isinstance(value, dict):
+            value = without_path_fields(checker, value, params)
+        return checker.check({"$ref": ref}, value, FieldPath(tuple(("field", r) for r in root)))
 
     def new_checker(self, api: Api) -> tuple[Checker, dict[str, list[str]]]:
         query = parse_qs(self.url.query, keep_blank_values=True)
@@ -2624,12 +2716,13 @@ class Handler(BaseHTTPRequestHandler):
     # --- Vertex AI and Cloud Monitoring
 
     def api_call(self, api: Api) -> None:
+        """Vertex AI / Monitoring: validate, then auth, faults, violations (400), handler."""
         self.keep(api.name)
         raw = self.body.read_all(MAX_JSON_BODY)
         route, params = self.match(api)
         checker, query = self.new_checker(api)
         query = check_query(checker, route, query)
-        body = self.checked_json(checker, api, route, raw)
+        body = self.checked_json(checker, api, route, raw, params)
         self.record_issues(checker)
         self.check_auth(api)
         if self.api_fault(api):
@@ -2637,15 +2730,9 @@ class Handler(BaseHTTPRequestHandler):
         if checker.violations:
             raise self.violation_error(checker.violations)
         method_id = route.method["id"]
-        handler = HANDLERS.get(method_id)
-        if (
-            handler is None
-            and method_id.startswith("aiplatform.")
-            and method_id.endswith(".operations.get")
-        ):
-            handler = get_operation
+        handler = handler_for(method_id)
         if handler is None:
-            self.entry.setdefault("fake_errors", []).append(f"not implemented: {method_id}")
+            self.entry["fake_errors"].append(f"not implemented: {method_id}")
             raise ApiError(501, "UNIMPLEMENTED", f"gcp_fake does not implement {method_id}.")
         call = Call(self.fake, api, method_id, params, query, body)
         try:
@@ -2665,12 +2752,13 @@ class Handler(BaseHTTPRequestHandler):
         checker.check({"$ref": ref} if ref else {"type": "any"}, result, FieldPath())
         for issue in checker.violations:
             problem = f"response does not fit {ref}: {issue.field}: {issue.message}"
-            self.entry.setdefault("fake_errors", []).append(problem)
+            self.entry["fake_errors"].append(problem)
             print(f"gcp_fake: BUG: {problem}", file=sys.stderr)
 
     # --- Cloud Storage and BigQuery: validate, then forward
 
     def proxy(self, api: Api, session: bool = False) -> None:
+        """Cloud Storage / BigQuery: validate the JSON (never the media), then forward."""
         self.keep(api.name)
         upstream = (
             self.fake.config.gcs_upstream if api.name == "storage" else self.fake.config.bq_upstream
@@ -2708,16 +2796,17 @@ class Handler(BaseHTTPRequestHandler):
                     FieldPath(), "A multipart upload must start with its JSON metadata part."
                 )
             else:
-                self.checked_json(checker, api, route, part)
+                self.checked_json(checker, api, route, part, {})
             return prefix
         media_body = route.media == "upload" and query.get("uploadType", [""])[0] != "resumable"
         if route.method.get("request") and not media_body and self.body.framed:
             raw = self.body.read_all(MAX_JSON_BODY)
-            self.checked_json(checker, api, route, raw)
+            self.checked_json(checker, api, route, raw, {})
             return raw
         return b""
 
     def forward(self, upstream: str, prefix: bytes) -> None:
+        """Send the request upstream as it came (JSON part first, then the rest streamed)."""
         target = urlsplit(upstream)
         conn = http.client.HTTPConnection(
             target.hostname, target.port or 80, timeout=UPSTREAM_TIMEOUT
@@ -2796,6 +2885,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- OAuth2 token endpoint
 
     def token(self) -> None:
+        """The OAuth2 token endpoint (JWT-bearer grant only), as service-account clients use it."""
         self.keep("oauth2", "oauth2.token")
         raw = self.body.read_all(1024 * 1024)
         form = parse_qs(raw.decode("utf-8", "replace"))
@@ -2825,6 +2915,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- GCE metadata server
 
     def metadata(self) -> None:
+        """The GCE metadata server: every path needs `Metadata-Flavor: Google`."""
         self.keep("metadata", "metadata.get")
         if self.headers.get("Metadata-Flavor") != "Google":
             text = NO_METADATA_FLAVOR.format(path=self.url.path)
@@ -2838,6 +2929,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- control API
 
     def control(self) -> None:
+        """The /_fake/ endpoints (see the module docstring)."""
         fake, command, path = self.fake, self.command, self.url.path
         if command == "GET" and path == "/_fake/requests":
             with fake.lock:
@@ -2874,6 +2966,7 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NOT_FOUND", f"No control endpoint {command} {path}.")
 
     def control_body(self) -> dict:
+        """A control request's JSON object (empty body: {})."""
         raw = self.body.read_all(MAX_JSON_BODY)
         try:
             spec = json.loads(raw) if raw.strip() else {}
@@ -2885,6 +2978,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """One thread per connection; those threads never hold up shutdown."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
@@ -2915,6 +3010,7 @@ def upstream_url(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """gcp_fake.py serve ...: run until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(prog="gcp_fake.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the fake until SIGTERM/SIGINT")

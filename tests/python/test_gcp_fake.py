@@ -344,7 +344,12 @@ class VertexTests(FakeTestCase):
         )
 
     def test_models_versions_and_aliases(self):
-        upload = {"model": {"displayName": "churn", "artifactUri": "gs://b/m1"}, "modelId": "churn"}
+        # Google's Rust client sends a `body: "*"` request whole, path fields included.
+        upload = {
+            "parent": LOC,
+            "model": {"displayName": "churn", "artifactUri": "gs://b/m1"},
+            "modelId": "churn",
+        }
         op = self.ok("POST", f"/v1/{LOC}/models:upload", upload)
         self.assertNotIn("done", op)
         done = self.wait_operation(op)
@@ -363,9 +368,8 @@ class VertexTests(FakeTestCase):
         model = f"/v1/{LOC}/models/churn"
         self.assertEqual(self.ok("GET", f"{model}@challenger")["versionId"], "2")
         self.assertEqual(self.ok("GET", model)["versionId"], "1")  # the default version
-        merged = self.ok(
-            "POST", f"{model}@1:mergeVersionAliases", {"versionAliases": ["challenger"]}
-        )
+        merge = {"name": f"{LOC}/models/churn@1", "versionAliases": ["challenger"]}
+        merged = self.ok("POST", f"{model}@1:mergeVersionAliases", merge)
         self.assertEqual(sorted(merged["versionAliases"]), ["challenger", "default"])
         self.assertEqual(self.ok("GET", f"{model}@challenger")["versionId"], "1")
         self.assertNotIn("versionAliases", self.ok("GET", f"{model}@2"))
