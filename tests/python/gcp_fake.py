@@ -14,7 +14,19 @@ Usage:
                     [--lro-polls N] [--job-polls N] [--require-auth] [--project ID]
 
   --port-file receives the port once the server listens (written atomically). One line per request
-  goes to stderr. SIGTERM/SIGINT stop the server cleanly.
+  goes to stderr. SIGTERM/SIGINT stop the server cleanly. --lro-polls N: a long-running operation
+  is done at its N-th GET (0: done at once). --job-polls N: a pipeline job moves on one state
+  (PENDING, RUNNING, SUCCEEDED) every N GETs. --require-auth: API calls need a token from /token
+  or the metadata server, or a self-signed JWT of a registered key.
+
+From a test: run `python gcp_fake.py serve --port-file DIR/port ...`, wait until DIR/port
+exists, read the port from it, point the clients at http://127.0.0.1:PORT (and
+GCE_METADATA_HOST=127.0.0.1:PORT); at the end check GET /_fake/violations, then SIGTERM.
+
+Encodings: Google's Rust clients send `$alt=json;enum-encoding=int` and write enums as proto
+numbers. Enums are accepted as names, and as numbers only when the request's $alt asks for
+enum-encoding=int; answers use names (the clients read both). int64/uint64 fields are JSON
+strings in Google's JSON mapping; a JSON number is accepted, as Google's parser does, with a note.
 
 Routes (all on 127.0.0.1:PORT):
   /v1/...                        Vertex AI (aiplatform v1)
@@ -26,7 +38,8 @@ Routes (all on 127.0.0.1:PORT):
   /_fake/...                     control API (not Google's):
     GET  /_fake/requests         every request seen (method, path, query, headers of interest,
                                  parsed body, api, discovery method id, violations, notes, status)
-    GET  /_fake/violations       {"violations": [...], "notes": [...]}
+    GET  /_fake/violations       {"violations": [...], "notes": [...], "fake_errors": [...]}
+                                 (fake_errors: the fake's own failures, or a method it lacks)
     POST /_fake/reset            forget resources, requests and faults (keys and tokens stay)
     POST /_fake/faults           {"match": REGEX on "METHOD /path", "responses": [{"status": 429},
                                  {"delay_s": 2}, {"raw": "not json{", "status": 200},
@@ -46,6 +59,7 @@ import base64
 import binascii
 import copy
 import http.client
+import importlib
 import itertools
 import json
 import os
@@ -72,7 +86,14 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.dont_write_bytecode = True  # no __pycache__ in the repository tree for kfp_ir
-import kfp_ir  # noqa: E402  (the suite's strict KFP IR check, next to this file)
+
+
+def kfp_ir():
+    """The suite's strict KFP IR check (tests/python/kfp_ir.py, next to this file). It imports
+    the kfp SDK, which takes a second or two, so the server starts loading it in the background
+    once it listens; the first pipeline job waits for it if it has to."""
+    return importlib.import_module("kfp_ir")
+
 
 # --------------------------------------------------------------------------------------------
 # Discovery documents
@@ -144,6 +165,7 @@ class Api:
         self.routes = [r for m in methods_of(self.doc) for r in self._routes(m)]
 
     def _routes(self, method: dict) -> Iterator[Route]:
+        """The method's URL, its media upload URLs and its media download URL."""
         base = "/" + self.doc["servicePath"]
         yield route_for(method, base + method["path"], "")
         uploads = {p["path"] for p in method.get("mediaUpload", {}).get("protocols", {}).values()}
@@ -304,6 +326,7 @@ class ApiError(Exception):
         self.code, self.status, self.message, self.details = code, status, message, details or []
 
     def body(self, api: str = "") -> dict:
+        """The error body; Cloud Storage and BigQuery add the older `errors` list."""
         error = {"code": self.code, "message": self.message, "status": self.status}
         if self.details:
             error["details"] = self.details
@@ -381,6 +404,7 @@ class FieldPath:
         return FieldPath((*self.parts, ("key", key)))
 
     def render(self, proto: bool = False) -> str:
+        """The path as JSON (camelCase) or proto (snake_case) field names."""
         out = ""
         for kind, text in self.parts:
             if kind == "field":
@@ -528,6 +552,7 @@ class Checker:
         )
 
     def check(self, schema: dict, value: Any, path: FieldPath) -> Any:
+        """Dispatch on the schema's type; null means "default" in proto3 JSON, so it passes."""
         if "$ref" in schema:
             schema = self.api.schemas[schema["$ref"]]
         kind = schema.get("type")
@@ -545,6 +570,7 @@ class Checker:
         return self.check_scalar(kind, schema.get("format"), value, path)
 
     def check_object(self, schema: dict, value: Any, path: FieldPath) -> Any:
+        """Known fields only (proto names accepted with a note); maps check their values."""
         if not isinstance(value, dict):
             self.bad_value(path, "TYPE_MESSAGE", value)
             return value
@@ -576,6 +602,7 @@ class Checker:
         return {k: v for k, v in out.items() if v is not None}
 
     def check_enum(self, names: list[str], value: Any, path: FieldPath) -> Any:
+        """A name, or a number when the request asked for enum-encoding=int."""
         if isinstance(value, str) and value in names:
             return value
         if is_integer(value) and self.int_enums:
@@ -592,6 +619,7 @@ class Checker:
         return value
 
     def check_scalar(self, kind: str | None, fmt: str | None, value: Any, path: FieldPath) -> Any:
+        """JSON type and string format (timestamps, durations, base64, dates)."""
         if kind == "boolean":
             ok = isinstance(value, bool)
         elif kind == "integer":
@@ -629,6 +657,20 @@ class Checker:
             form = "string" if as_text else "number, not a string"
             self.notes.append(Issue(path.render(), f"{fmt} given as a JSON {form}"))
         return str(int(value)) if wide or in_query else int(value)
+
+
+def without_path_fields(checker: Checker, body: dict, params: dict[str, str]) -> dict:
+    """A body that is a whole request message (`body: "*"`) may repeat the fields bound to the
+    path: Google's Rust clients send the request as it is, `parent` or `name` included, and
+    Google's transcoder takes them. The discovery schema leaves them out, so they are checked
+    against the path here and dropped."""
+    out = JsonObject({k: v for k, v in body.items() if k not in params})
+    out.duplicates = getattr(body, "duplicates", ())
+    for name in set(body) & set(params):
+        if body[name] != params[name]:
+            note = f"`{name}` {shown(body[name])} in the body, {shown(params[name])} in the path"
+            checker.notes.append(Issue(name, note))
+    return out
 
 
 def alt_options(query: dict[str, list[str]]) -> tuple[str, list[str]]:
@@ -670,6 +712,7 @@ def check_query(
 
 
 def check_query_value(checker: Checker, key: str, spec: dict, value: str, path: FieldPath) -> str:
+    """One query value, typed by its parameter; returned normalised (enum names)."""
     if key.removeprefix("$") == "alt":
         alt, *options = value.split(";")
         if alt not in spec.get("enum", [alt]) or any(o != "enum-encoding=int" for o in options):
@@ -960,6 +1003,7 @@ EMPTY_RESPONSE = {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
 
 def get_operation(call: Call) -> dict:
+    """One poll of an operation (it counts towards --lro-polls)."""
     op = call.state.operations.get(call.params["name"])
     if op is None:
         raise not_found("Operation", call.params["name"])
@@ -967,7 +1011,16 @@ def get_operation(call: Call) -> dict:
     return op.view()
 
 
+def handler_for(method_id: str) -> Callable[[Call], dict] | None:
+    """The fake's handler of a discovery method. Vertex AI has an `operations.get` method under
+    every resource kind; they all read the same operations."""
+    if method_id.startswith("aiplatform.") and method_id.endswith(".operations.get"):
+        return get_operation
+    return HANDLERS.get(method_id)
+
+
 def new_resource_id(call: Call, given: str, kind: str) -> str:
+    """A client-chosen id (checked), or a numeric one as Vertex AI makes them."""
     if not given:
         return call.state.new_id()
     if not RESOURCE_ID.fullmatch(given):
@@ -987,9 +1040,10 @@ def check_pipeline_job(call: Call, job: dict, where: FieldPath) -> None:
             return
         raise missing_fields(where.field("pipelineSpec").render(proto=True))
     spec_path = where.field("pipelineSpec")
+    checks = kfp_ir()
     try:
-        _, _, warnings = kfp_ir.check_document(spec_path.render(), spec)
-    except kfp_ir.Failure as e:
+        _, _, warnings = checks.check_document(spec_path.render(), spec)
+    except checks.Failure as e:
         call.violations.append(Issue(spec_path.render(), str(e)))
         raise invalid(
             f"Invalid pipeline spec: {e}", [bad_request((spec_path.render(proto=True), str(e)))]
@@ -1041,6 +1095,8 @@ def downstream_of(spec: dict, failed: str) -> set[str]:
 
 
 def task_states(spec: dict, job_state: str, failure: dict | None) -> dict[str, str]:
+    """Each task's state for a job state: running jobs run the tasks nothing waits
+    for; a failure fails its task and leaves the tasks after it NOT_TRIGGERED."""
     tasks = pipeline_tasks(spec)
     if job_state == "PIPELINE_STATE_RUNNING":
         return {n: "PENDING" if t.get("dependentTasks") else "RUNNING" for n, t, _ in tasks}
@@ -1086,6 +1142,7 @@ def job_detail(job: dict, failure: dict | None) -> dict:
 
 
 def next_job_state(state: str, progress: JobProgress) -> str:
+    """PENDING -> RUNNING -> SUCCEEDED; CANCELLING -> CANCELLED; FAILED when asked to."""
     if state == "PIPELINE_STATE_CANCELLING":
         return "PIPELINE_STATE_CANCELLED"
     if progress.failure:
@@ -1125,6 +1182,7 @@ def advance_job(call: Call, name: str) -> None:
 
 
 def store_pipeline_job(call: Call, parent: str, job: dict, job_id: str) -> dict:
+    """Store a new job in PENDING (the id from ?pipelineJobId=, else a number)."""
     name = f"{parent}/pipelineJobs/{new_resource_id(call, job_id, 'PipelineJob')}"
     if name in call.state.pipeline_jobs:
         raise already_exists("PipelineJob", name)
@@ -1160,6 +1218,7 @@ def list_pipeline_jobs(call: Call) -> dict:
 
 @handles(VERTEX + "pipelineJobs.cancel")
 def cancel_pipeline_job(call: Call) -> dict:
+    """Cancelling takes one state change (CANCELLING, then CANCELLED at the next GET)."""
     job = find(call.state.pipeline_jobs, "PipelineJob", call.params["name"])
     if job["state"] in TERMINAL_JOB_STATES:
         raise failed_precondition(
@@ -1174,6 +1233,8 @@ def cancel_pipeline_job(call: Call) -> dict:
 
 @handles(VERTEX + "schedules.create")
 def create_schedule(call: Call) -> dict:
+    """A schedule of pipeline runs: Vertex AI checks its pipeline job when it is
+    created, not when it first runs, so the fake does too. No run is ever started."""
     schedule, parent = call.body, call.params["parent"]
     required = ["displayName", "cron", "maxConcurrentRunCount"]
     missing = [f"schedule.{camel_to_snake(f)}" for f in required if not schedule.get(f)]
@@ -1232,6 +1293,7 @@ def pause_schedule(call: Call) -> dict:
 
 @handles(VERTEX + "schedules.resume")
 def resume_schedule(call: Call) -> dict:
+    """Back to ACTIVE from PAUSED only."""
     schedule = find(call.state.schedules, "Schedule", call.params["name"])
     if schedule["state"] != "PAUSED":
         raise failed_precondition(f"Schedule {schedule['name']} is not paused.")
@@ -1279,6 +1341,7 @@ def resolve_version(call: Call, ref: str) -> dict:
 
 
 def check_aliases(aliases: list[str], field_name: str) -> None:
+    """Version aliases as Vertex AI takes them (they cannot look like version ids)."""
     bad = [a for a in aliases if not ALIAS.fullmatch(a)]
     if bad:
         raise invalid(
@@ -1326,6 +1389,8 @@ def new_model_version(call: Call, name: str, model: dict, versions: dict[str, di
 
 @handles(VERTEX + "models.upload")
 def upload_model(call: Call) -> dict:
+    """A new model, or with `parentModel` a new version of one; an LRO whose response
+    names the model and the version."""
     parent, body = call.params["parent"], call.body
     model = body.get("model")
     if not model or not model.get("displayName"):
@@ -1376,6 +1441,8 @@ def list_model_versions(call: Call) -> dict:
 
 @handles(VERTEX + "models.mergeVersionAliases")
 def merge_version_aliases(call: Call) -> dict:
+    """`alias` adds (taking it from whichever version had it), `-alias` removes;
+    the `default` alias can only move, never be removed."""
     ref = call.params["name"]
     name, selector = split_model_ref(ref)
     if not selector:
@@ -1406,6 +1473,7 @@ def deployed_refs(version: dict) -> list[dict]:
 
 @handles(VERTEX + "models.deleteVersion")
 def delete_model_version(call: Call) -> dict:
+    """Neither the default version nor a deployed one can be deleted."""
     ref = call.params["name"]
     name, selector = split_model_ref(ref)
     if not selector:
@@ -1437,6 +1505,7 @@ def delete_model(call: Call) -> dict:
 
 @handles(VERTEX + "endpoints.create")
 def create_endpoint(call: Call) -> dict:
+    """An LRO whose response is the Endpoint."""
     if not call.body.get("displayName"):
         raise missing_fields("endpoint.display_name")
     endpoint_id = new_resource_id(call, call.arg("endpointId"), "Endpoint")
@@ -1479,6 +1548,8 @@ def new_traffic_split(endpoint: dict, split: dict[str, int], new_id: str | None)
 
 @handles(VERTEX + "endpoints.deployModel")
 def deploy_model(call: Call) -> dict:
+    """Deploy a model version (`models/ID`, `@VERSION` or `@ALIAS`); trafficSplit, when
+    given, replaces the endpoint's ("0" is this deployment)."""
     endpoint = find(call.state.endpoints, "Endpoint", call.params["endpoint"])
     deployed = call.body.get("deployedModel")
     if not deployed or not deployed.get("model"):
@@ -1503,6 +1574,8 @@ def deploy_model(call: Call) -> dict:
 
 @handles(VERTEX + "endpoints.undeployModel")
 def undeploy_model(call: Call) -> dict:
+    """A deployed model can go only once no traffic reaches it (unless it is the last one);
+    its endpoint and model version forget it."""
     endpoint = find(call.state.endpoints, "Endpoint", call.params["endpoint"])
     deployed_id = call.body.get("deployedModelId")
     if not deployed_id:
@@ -1559,6 +1632,7 @@ def metadata_resource(call: Call, name: str, body: dict, kind: str) -> dict:
 
 @handles(*(f"{VERTEX}metadataStores.{c}.create" for c in METADATA_KINDS))
 def create_metadata(call: Call) -> dict:
+    """Contexts, executions and artifacts, named by ?contextId= etc. or numbered."""
     collection, kind = metadata_kind(call)
     given = call.arg(f"{kind.lower()}Id")
     name = f"{call.params['parent']}/{collection}/{new_resource_id(call, given, kind)}"
@@ -1583,6 +1657,7 @@ def list_metadata(call: Call) -> dict:
 
 @handles(*(f"{VERTEX}metadataStores.{c}.patch" for c in METADATA_KINDS))
 def patch_metadata(call: Call) -> dict:
+    """updateMask as given (empty: every writable field); allowMissing creates."""
     _, kind = metadata_kind(call)
     name = call.params["name"]
     if name not in call.state.metadata and call.arg("allowMissing") == "true":
@@ -1606,6 +1681,7 @@ def existing(call: Call, names: list[str], collection: str) -> list[str]:
 
 @handles(VERTEX + "metadataStores.contexts.addContextChildren")
 def add_context_children(call: Call) -> dict:
+    """Children record their parents (Vertex AI Experiments nests runs so)."""
     context = find(call.state.metadata, "Context", call.params["context"])
     children = existing(call, call.body.get("childContexts", []), "contexts")
     if context["name"] in children:
@@ -1619,6 +1695,7 @@ def add_context_children(call: Call) -> dict:
 
 @handles(VERTEX + "metadataStores.contexts.addContextArtifactsAndExecutions")
 def add_context_artifacts_and_executions(call: Call) -> dict:
+    """Links kept for /_fake/state; nothing else reads them."""
     context = find(call.state.metadata, "Context", call.params["context"])
     added = {c: existing(call, call.body.get(c, []), c) for c in ("artifacts", "executions")}
     links = call.state.context_links.setdefault(
@@ -1678,10 +1755,15 @@ def series_key(project: str, series: dict) -> str:
     return project + "|" + json.dumps(parts)
 
 
+def required_field(field_name: str) -> ApiError:
+    """Cloud Monitoring's answer to a missing required field (named in proto form)."""
+    return invalid(f"Field {field_name} is required.", [bad_request((field_name, "required"))])
+
+
 def check_series_shape(series_list: list[dict]) -> None:
     """Request-level checks: nothing is written when these fail."""
     if not series_list:
-        raise missing_fields_monitoring("time_series")
+        raise required_field("time_series")
     if len(series_list) > MAX_SERIES_PER_CALL:
         raise invalid(
             f"Field timeSeries had an invalid value: {TOO_MANY_SERIES}",
@@ -1694,13 +1776,12 @@ def check_series_shape(series_list: list[dict]) -> None:
                 [bad_request((f"timeSeries[{i}].points", ONE_POINT))],
             )
         if not series.get("metric", {}).get("type"):
-            raise missing_fields_monitoring(f"time_series[{i}].metric.type")
-        if not series["points"][0].get("interval", {}).get("endTime"):
-            raise missing_fields_monitoring(f"time_series[{i}].points[0].interval.end_time")
-
-
-def missing_fields_monitoring(field_name: str) -> ApiError:
-    return invalid(f"Field {field_name} is required.", [bad_request((field_name, "required"))])
+            raise required_field(f"time_series[{i}].metric.type")
+        point = series["points"][0]
+        if not point.get("interval", {}).get("endTime"):
+            raise required_field(f"time_series[{i}].points[0].interval.end_time")
+        if len(set(point.get("value", {})) & set(VALUE_TYPES)) != 1:
+            raise required_field(f"time_series[{i}].points[0].value")
 
 
 def metric_descriptor(call: Call, project: str, series: dict, value_type: str) -> dict:
@@ -1760,9 +1841,7 @@ def write_series(call: Call, project: str, series: dict, index: int, seen: set[s
 def partial_failure(total: int, failures: list[tuple[int, str]]) -> ApiError:
     """Cloud Monitoring writes the good series and reports the others."""
     listed = "; ".join(f"{reason}: timeSeries[{i}]" for i, reason in failures)
-    reasons: dict[str, int] = {}
-    for _, reason in failures:
-        reasons[reason] = reasons.get(reason, 0) + 1
+    reasons = Counter(reason for _, reason in failures)
     summary = {
         "@type": "type.googleapis.com/google.monitoring.v3.CreateTimeSeriesSummary",
         "totalPointCount": total,
@@ -1777,6 +1856,8 @@ def partial_failure(total: int, failures: list[tuple[int, str]]) -> ApiError:
 
 @handles(MONITORING + "timeSeries.create")
 def create_time_series(call: Call) -> dict:
+    """Shape checks fail the whole request; per-series problems (duplicates, order,
+    sampling rate, value type) fail only those series, as Cloud Monitoring does."""
     project, series_list = call.params["name"], call.body.get("timeSeries", [])
     check_series_shape(series_list)
     seen: set[str] = set()
@@ -1791,20 +1872,25 @@ def create_time_series(call: Call) -> dict:
 
 
 def in_interval(point: dict, start: str, end: str) -> bool:
-    t = parse_time(point["interval"]["endTime"])
-    return (not start or parse_time(start) <= t) and (not end or t <= parse_time(end))
+    return parse_time(start) <= parse_time(point["interval"]["endTime"]) <= parse_time(end)
 
 
 @handles(MONITORING + "timeSeries.list")
 def list_time_series(call: Call) -> dict:
-    project = call.params["name"]
-    if not call.arg("filter"):
-        raise missing_fields_monitoring("filter")
-    start, end = call.arg("interval.startTime"), call.arg("interval.endTime")
+    """Series of one metric type (the filter must name it) with points in the interval."""
+    project, text = call.params["name"], call.arg("filter")
+    if not text:
+        raise required_field("filter")
+    if not any(field == "metric.type" for field, *_ in parse_filter(text)):
+        raise invalid("Field filter had an invalid value: the filter must specify a metric type.")
+    end = call.arg("interval.endTime")
+    if not end:
+        raise required_field("interval.end_time")
+    start = call.arg("interval.startTime") or end  # Cloud Monitoring's default
     found = []
     for key, series in call.state.time_series.items():
         view = {**series, "project": project.removeprefix("projects/")}
-        if not key.startswith(project + "|") or not filtered([view], call.arg("filter")):
+        if not key.startswith(project + "|") or not filtered([view], text):
             continue
         points = [p for p in series["points"] if in_interval(p, start, end)]
         if points:
@@ -1817,9 +1903,11 @@ def list_time_series(call: Call) -> dict:
 
 @handles(MONITORING + "metricDescriptors.create")
 def create_metric_descriptor(call: Call) -> dict:
+    """Only user-defined metric types can be created."""
     metric_type = call.body.get("type", "")
-    if not metric_type:
-        raise missing_fields_monitoring("metric_descriptor.type")
+    for required in ("type", "metricKind", "valueType"):
+        if not call.body.get(required):
+            raise required_field(f"metric_descriptor.{camel_to_snake(required)}")
     if not metric_type.startswith(USER_METRIC_PREFIXES):
         raise invalid(
             f'Field metricDescriptor.type had an invalid value of "{metric_type}": user-defined '
@@ -1869,6 +1957,7 @@ def name_conditions(call: Call, policy: dict) -> None:
 
 @handles(MONITORING + "alertPolicies.create")
 def create_alert_policy(call: Call) -> dict:
+    """Cloud Monitoring names the policy and its conditions and enables it by default."""
     name = f"{call.params['name']}/alertPolicies/{call.state.new_id()}"
     policy = {
         k: v for k, v in call.body.items() if k not in ("name", "creationRecord", "mutationRecord")
@@ -1909,8 +1998,9 @@ def delete_alert_policy(call: Call) -> dict:
 
 @handles(MONITORING + "notificationChannels.create")
 def create_notification_channel(call: Call) -> dict:
+    """Enabled unless said otherwise, as Cloud Monitoring does."""
     if not call.body.get("type"):
-        raise missing_fields_monitoring("notification_channel.type")
+        raise required_field("notification_channel.type")
     name = f"{call.params['name']}/notificationChannels/{call.state.new_id()}"
     channel = {k: v for k, v in call.body.items() if k not in ("name", "creationRecord")}
     channel.update(name=name, creationRecord=mutation_record())
@@ -1941,6 +2031,7 @@ def patch_notification_channel(call: Call) -> dict:
 
 @handles(MONITORING + "notificationChannels.delete")
 def delete_notification_channel(call: Call) -> dict:
+    """A channel in use by a policy goes only with ?force=true."""
     name = get_notification_channel(call)["name"]
     in_use = [
         p["name"]
@@ -2099,6 +2190,7 @@ class Auth:
 
 
 def unauthenticated(reason: str, message: str, host: str) -> ApiError:
+    """The 401 Google answers when credentials are missing or not accepted."""
     info = {
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
         "reason": reason,
@@ -2166,6 +2258,8 @@ FAULT_KEYS = {"status", "body", "raw", "delay_s", "headers"}
 
 @dataclass
 class Config:
+    """The command line's settings."""
+
     gcs_upstream: str | None = None
     bq_upstream: str | None = None
     lro_polls: int = 1
@@ -2186,10 +2280,18 @@ class Fault:
 
 
 def parse_fault(spec: Any) -> Fault:
-    if not isinstance(spec, dict) or not isinstance(spec.get("responses"), list):
+    """A fault as POSTed to /_fake/faults, checked so that a typo fails the test that made it."""
+    responses = spec.get("responses") if isinstance(spec, dict) else None
+    if not isinstance(responses, list) or not responses:
         raise invalid('A fault is {"match": REGEX, "responses": [{...}, ...]}.')
-    for response in spec["responses"]:
-        if not isinstance(response, dict) or not response or set(response) - FAULT_KEYS:
+    for response in responses:
+        if (
+            not isinstance(response, dict)
+            or not response
+            or set(response) - FAULT_KEYS
+            or not is_integer(response.get("status", 200))
+            or not is_number(response.get("delay_s", 0))
+        ):
             raise invalid(f"A fault response takes the keys {sorted(FAULT_KEYS)}: {response}")
     try:
         return Fault(re.compile(spec.get("match", "")), list(spec["responses"]))
@@ -2198,6 +2300,7 @@ def parse_fault(spec: Any) -> Fault:
 
 
 def shorten_credential(value: str) -> str:
+    """Enough of an Authorization header to tell tokens apart in the request log."""
     return value if len(value) <= 40 else value[:36] + "..."
 
 
@@ -2222,11 +2325,13 @@ class Fake:
             self.upload_sessions: set[str] = set()  # resumable upload URLs, through the proxy
 
     def keep(self, entry: dict) -> None:
+        """Number a request and add it to /_fake/requests."""
         with self.lock:
             entry["index"] = len(self.requests)
             self.requests.append(entry)
 
     def take_fault(self, command: str, path: str) -> dict | None:
+        """The next queued answer for this request, if a fault matches it (used up)."""
         with self.lock:
             for fault in self.faults:
                 if fault.pattern.search(f"{command} {path}"):
@@ -2245,7 +2350,7 @@ class Fake:
                 where["method_id"] = r["method_id"]
                 out["violations"] += [{**where, **v} for v in r["violations"]]
                 out["notes"] += [{**where, **n} for n in r["notes"]]
-                out["fake_errors"] += [{**where, "error": e} for e in r.get("fake_errors", [])]
+                out["fake_errors"] += [{**where, "error": e} for e in r["fake_errors"]]
         return out
 
     def fail_job(self, job_id: str, spec: dict) -> dict:
@@ -2310,19 +2415,26 @@ class IncomingBody:
         self.rfile = rfile
         self.chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
         self.framed = self.chunked or headers.get("Content-Length") is not None
-        self.length = None if self.chunked else int(headers.get("Content-Length") or 0)
+        length = headers.get("Content-Length") or "0"
+        if not self.chunked and not length.isdigit():
+            raise invalid(f"Bad Content-Length: {length}")
+        self.length = None if self.chunked else int(length)
         self.left = 0 if self.chunked else self.length  # in the current chunk, or in the body
         self.done = not self.chunked and self.length == 0
         self.count = 0
 
     def read(self, limit: int = BLOCK) -> bytes:
+        """Up to `limit` bytes of the body; b"" at its end."""
         if self.done:
             return b""
         if self.chunked and self.left == 0:
             line = self.rfile.readline()
             if not line:
                 raise ConnectionError("client closed the connection inside a chunked body")
-            self.left = int(line.split(b";")[0].strip(), 16)
+            try:
+                self.left = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise invalid("Malformed chunked request body.") from None
             if self.left == 0:
                 while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -2345,6 +2457,7 @@ class IncomingBody:
             yield block
 
     def read_all(self, limit: int) -> bytes:
+        """The whole body, for JSON (bounded: Google refuses larger bodies too)."""
         data = bytearray()
         for block in self.blocks():
             data += block
@@ -2417,11 +2530,15 @@ class Handler(BaseHTTPRequestHandler):
     # --- plumbing
 
     def dispatch(self) -> None:
+        """Every request: route it, answer errors in Google's shape, log one line."""
         started = time.monotonic()
         self.fake: Fake = self.server.fake
         self.url = urlsplit(self.path)
         self.responded = False
+        self.body: IncomingBody | None = None
+        # Every key from the start: /_fake/requests may serialise it while it is being handled.
         self.entry = {
+            "index": None,
             "time": now(),
             "method": self.command,
             "path": self.url.path,
@@ -2430,9 +2547,12 @@ class Handler(BaseHTTPRequestHandler):
             "api": None,
             "method_id": None,
             "body": None,
+            "body_bytes": None,
             "violations": [],
             "notes": [],
+            "fault": None,
             "status": None,
+            "fake_errors": [],
         }
         try:
             self.body = IncomingBody(self.rfile, self.headers)
@@ -2442,7 +2562,7 @@ class Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            self.entry.setdefault("fake_errors", []).append(traceback.format_exc())
+            self.entry["fake_errors"].append(traceback.format_exc())
             traceback.print_exc()
             if not self.responded:
                 self.send_json(
@@ -2456,12 +2576,15 @@ class Handler(BaseHTTPRequestHandler):
     def finish_body(self) -> None:
         """Read what is left of the body, so the connection can carry the next request."""
         try:
-            if hasattr(self, "body"):
+            if self.body is None:  # unreadable framing: the connection cannot go on
+                self.close_connection = True
+            else:
                 self.body.drain()
         except (OSError, ValueError):
             self.close_connection = True
 
     def log_line(self, started: float) -> None:
+        """One line per request on stderr."""
         entry = self.entry
         extra = f" VIOLATIONS={len(entry['violations'])}" if entry["violations"] else ""
         method_id = entry["method_id"] or ""
@@ -2477,6 +2600,7 @@ class Handler(BaseHTTPRequestHandler):
         self.fake.keep(self.entry)
 
     def send_bytes(self, status: int, data: bytes, content_type: str, headers: dict | None = None):
+        """A complete answer with Content-Length (keep-alive needs one)."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -2538,6 +2662,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- routing
 
     def route(self) -> None:
+        """Pick the service by path; upload session URLs handed out earlier come first."""
         path = self.url.path
         if path.startswith("/_fake/"):
             return self.control()
@@ -2545,7 +2670,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.token()
         if path == "/" or path.startswith("/computeMetadata/"):
             return self.metadata()
-        if self.path in self.fake.upload_sessions:
+        if path + (f"?{self.url.query}" if self.url.query else "") in self.fake.upload_sessions:
             return self.proxy(self.fake.apis["storage"], session=True)
         for prefix, name in PROXY_PREFIXES:
             if path.startswith(prefix):
@@ -2566,6 +2691,7 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NOT_FOUND", message)
 
     def match(self, api: Api) -> tuple[Route, dict[str, str]]:
+        """The discovery method for this request; none is a violation (404)."""
         matched = api.match(self.command, self.url.path)
         if matched is None:
             message = (
@@ -2577,7 +2703,9 @@ class Handler(BaseHTTPRequestHandler):
         self.entry["method_id"] = matched[0].method["id"]
         return matched
 
-    def checked_json(self, checker: Checker, api: Api, route: Route, raw: bytes) -> Any:
+    def checked_json(
+        self, checker: Checker, api: Api, route: Route, raw: bytes, params: dict[str, str]
+    ) -> Any:
         """The body parsed and checked against the method's request schema (normalised)."""
         ref = route.method.get("request", {}).get("$ref")
         if not raw.strip():
@@ -2591,8 +2719,10 @@ class Handler(BaseHTTPRequestHandler):
         if ref is None:
             checker.notes.append(Issue("", "a body on a method that takes none (ignored)"))
             return None
-        root = FieldPath(tuple(("field", name) for name in api.body_root(route)))
-        return checker.check({"$ref": ref}, value, root)
+        root = api.body_root(route)
+        if api.transcoded and not root and isinstance(value, dict):
+            value = without_path_fields(checker, value, params)
+        return checker.check({"$ref": ref}, value, FieldPath(tuple(("field", r) for r in root)))
 
     def new_checker(self, api: Api) -> tuple[Checker, dict[str, list[str]]]:
         query = parse_qs(self.url.query, keep_blank_values=True)
@@ -2602,12 +2732,13 @@ class Handler(BaseHTTPRequestHandler):
     # --- Vertex AI and Cloud Monitoring
 
     def api_call(self, api: Api) -> None:
+        """Vertex AI / Monitoring: validate, then auth, faults, violations (400), handler."""
         self.keep(api.name)
         raw = self.body.read_all(MAX_JSON_BODY)
         route, params = self.match(api)
         checker, query = self.new_checker(api)
         query = check_query(checker, route, query)
-        body = self.checked_json(checker, api, route, raw)
+        body = self.checked_json(checker, api, route, raw, params)
         self.record_issues(checker)
         self.check_auth(api)
         if self.api_fault(api):
@@ -2615,15 +2746,9 @@ class Handler(BaseHTTPRequestHandler):
         if checker.violations:
             raise self.violation_error(checker.violations)
         method_id = route.method["id"]
-        handler = HANDLERS.get(method_id)
-        if (
-            handler is None
-            and method_id.startswith("aiplatform.")
-            and method_id.endswith(".operations.get")
-        ):
-            handler = get_operation
+        handler = handler_for(method_id)
         if handler is None:
-            self.entry.setdefault("fake_errors", []).append(f"not implemented: {method_id}")
+            self.entry["fake_errors"].append(f"not implemented: {method_id}")
             raise ApiError(501, "UNIMPLEMENTED", f"gcp_fake does not implement {method_id}.")
         call = Call(self.fake, api, method_id, params, query, body)
         try:
@@ -2643,12 +2768,13 @@ class Handler(BaseHTTPRequestHandler):
         checker.check({"$ref": ref} if ref else {"type": "any"}, result, FieldPath())
         for issue in checker.violations:
             problem = f"response does not fit {ref}: {issue.field}: {issue.message}"
-            self.entry.setdefault("fake_errors", []).append(problem)
+            self.entry["fake_errors"].append(problem)
             print(f"gcp_fake: BUG: {problem}", file=sys.stderr)
 
     # --- Cloud Storage and BigQuery: validate, then forward
 
     def proxy(self, api: Api, session: bool = False) -> None:
+        """Cloud Storage / BigQuery: validate the JSON (never the media), then forward."""
         self.keep(api.name)
         upstream = (
             self.fake.config.gcs_upstream if api.name == "storage" else self.fake.config.bq_upstream
@@ -2656,14 +2782,15 @@ class Handler(BaseHTTPRequestHandler):
         checker, query = self.new_checker(api)
         prefix = b""
         if session:
-            # A resumable upload's session URL (handed out by the upstream, through us): media.
+            # A resumable upload's session URL (handed out by the upstream, through us): its
+            # body is media, and the session id is the credential, as on Cloud Storage.
             self.entry["method_id"] = "storage.objects.insert (resumable upload session)"
         else:
             route, _ = self.match(api)
             check_query(checker, route, query)
             prefix = self.checked_prefix(checker, api, route, query)
-        self.record_issues(checker)
-        self.check_auth(api)
+            self.record_issues(checker)
+            self.check_auth(api)
         if self.api_fault(api):
             return
         if checker.violations:
@@ -2685,16 +2812,17 @@ class Handler(BaseHTTPRequestHandler):
                     FieldPath(), "A multipart upload must start with its JSON metadata part."
                 )
             else:
-                self.checked_json(checker, api, route, part)
+                self.checked_json(checker, api, route, part, {})
             return prefix
         media_body = route.media == "upload" and query.get("uploadType", [""])[0] != "resumable"
         if route.method.get("request") and not media_body and self.body.framed:
             raw = self.body.read_all(MAX_JSON_BODY)
-            self.checked_json(checker, api, route, raw)
+            self.checked_json(checker, api, route, raw, {})
             return raw
         return b""
 
     def forward(self, upstream: str, prefix: bytes) -> None:
+        """Send the request upstream as it came (JSON part first, then the rest streamed)."""
         target = urlsplit(upstream)
         conn = http.client.HTTPConnection(
             target.hostname, target.port or 80, timeout=UPSTREAM_TIMEOUT
@@ -2751,27 +2879,29 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
 
     def local_location(self, location: str, target) -> str:
-        """Point a Location on the upstream (e.g. a resumable upload session) at this proxy, so
-        the client comes back through it; remember upload sessions."""
+        """Point a Location at this proxy, so the client comes back through it: always for an
+        upload's session URL (remembered, so its chunks are passed on as media), otherwise
+        when it names the upstream itself."""
         loc = urlsplit(location)
+        session = self.url.path.startswith(("/upload/", "/resumable/"))
         try:
-            same_port = loc.port == (target.port or 80)
-        except ValueError:
+            upstream = loc.netloc == target.netloc or (
+                loc.hostname in LOOPBACK_NAMES and loc.port == (target.port or 80)
+            )
+        except ValueError:  # a port that is not a number
             return location
-        if not loc.netloc or not (
-            loc.netloc == target.netloc or (loc.hostname in LOOPBACK_NAMES and same_port)
-        ):
+        if not loc.netloc or not (session or upstream):
             return location
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        local = urlunsplit(("http", host, loc.path, loc.query, loc.fragment))
-        if self.url.path.startswith(("/upload/", "/resumable/")):
+        if session:
             with self.fake.lock:
                 self.fake.upload_sessions.add(loc.path + (f"?{loc.query}" if loc.query else ""))
-        return local
+        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        return urlunsplit(("http", host, loc.path, loc.query, loc.fragment))
 
     # --- OAuth2 token endpoint
 
     def token(self) -> None:
+        """The OAuth2 token endpoint (JWT-bearer grant only), as service-account clients use it."""
         self.keep("oauth2", "oauth2.token")
         raw = self.body.read_all(1024 * 1024)
         form = parse_qs(raw.decode("utf-8", "replace"))
@@ -2801,6 +2931,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- GCE metadata server
 
     def metadata(self) -> None:
+        """The GCE metadata server: every path needs `Metadata-Flavor: Google`."""
         self.keep("metadata", "metadata.get")
         if self.headers.get("Metadata-Flavor") != "Google":
             text = NO_METADATA_FLAVOR.format(path=self.url.path)
@@ -2814,6 +2945,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- control API
 
     def control(self) -> None:
+        """The /_fake/ endpoints (see the module docstring)."""
         fake, command, path = self.fake, self.command, self.url.path
         if command == "GET" and path == "/_fake/requests":
             with fake.lock:
@@ -2850,6 +2982,7 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, "NOT_FOUND", f"No control endpoint {command} {path}.")
 
     def control_body(self) -> dict:
+        """A control request's JSON object (empty body: {})."""
         raw = self.body.read_all(MAX_JSON_BODY)
         try:
             spec = json.loads(raw) if raw.strip() else {}
@@ -2861,6 +2994,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
+    """One thread per connection; those threads never hold up shutdown."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
@@ -2891,6 +3026,7 @@ def upstream_url(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    """gcp_fake.py serve ...: run until SIGTERM/SIGINT."""
     parser = argparse.ArgumentParser(prog="gcp_fake.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the fake until SIGTERM/SIGINT")
@@ -2898,9 +3034,15 @@ def main(argv: list[str]) -> int:
     serve.add_argument("--port-file", help="write the port here once listening")
     serve.add_argument("--gcs-upstream", type=upstream_url, help="fake-gcs-server URL")
     serve.add_argument("--bq-upstream", type=upstream_url, help="bqemulator URL")
-    serve.add_argument("--lro-polls", type=int, default=1, help="GETs before an LRO is done")
-    serve.add_argument("--job-polls", type=int, default=1, help="GETs per pipeline job state")
-    serve.add_argument("--require-auth", action="store_true", help="401 without valid token")
+    serve.add_argument(
+        "--lro-polls", type=int, default=1, help="an LRO is done at its N-th GET (0: at once)"
+    )
+    serve.add_argument(
+        "--job-polls", type=int, default=1, help="GETs per pipeline job state change"
+    )
+    serve.add_argument(
+        "--require-auth", action="store_true", help="API calls need a valid token (else 401)"
+    )
     serve.add_argument("--project", default="fake-project", help="metadata server's project")
     args = parser.parse_args(argv)
 
@@ -2920,6 +3062,7 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=kfp_ir, daemon=True).start()
     if args.port_file:
         write_port_file(args.port_file, port)
     print(f"gcp_fake: listening on http://127.0.0.1:{port}", file=sys.stderr)

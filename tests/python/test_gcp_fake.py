@@ -212,7 +212,8 @@ class Upstream(BaseHTTPRequestHandler):
         )
         port = self.server.server_address[1]
         if "uploadType=resumable" in self.path and self.command == "POST":
-            session = f"http://127.0.0.1:{port}/upload/storage/v1/b/bkt/o?upload_id=s1"
+            # fake-gcs-server's session URL, on the address it was told is its own
+            session = f"http://0.0.0.0:{port}/upload/resumable/s1"
             return self.answer(200, b"", {"Location": session})
         if "alt=media" in self.path:
             return self.answer(200, self.download, {"Content-Type": "application/octet-stream"})
@@ -343,7 +344,12 @@ class VertexTests(FakeTestCase):
         )
 
     def test_models_versions_and_aliases(self):
-        upload = {"model": {"displayName": "churn", "artifactUri": "gs://b/m1"}, "modelId": "churn"}
+        # Google's Rust client sends a `body: "*"` request whole, path fields included.
+        upload = {
+            "parent": LOC,
+            "model": {"displayName": "churn", "artifactUri": "gs://b/m1"},
+            "modelId": "churn",
+        }
         op = self.ok("POST", f"/v1/{LOC}/models:upload", upload)
         self.assertNotIn("done", op)
         done = self.wait_operation(op)
@@ -362,9 +368,8 @@ class VertexTests(FakeTestCase):
         model = f"/v1/{LOC}/models/churn"
         self.assertEqual(self.ok("GET", f"{model}@challenger")["versionId"], "2")
         self.assertEqual(self.ok("GET", model)["versionId"], "1")  # the default version
-        merged = self.ok(
-            "POST", f"{model}@1:mergeVersionAliases", {"versionAliases": ["challenger"]}
-        )
+        merge = {"name": f"{LOC}/models/churn@1", "versionAliases": ["challenger"]}
+        merged = self.ok("POST", f"{model}@1:mergeVersionAliases", merge)
         self.assertEqual(sorted(merged["versionAliases"]), ["challenger", "default"])
         self.assertEqual(self.ok("GET", f"{model}@challenger")["versionId"], "1")
         self.assertNotIn("versionAliases", self.ok("GET", f"{model}@2"))
@@ -405,6 +410,25 @@ class VertexTests(FakeTestCase):
         self.ok("POST", f"/v1/{name}:resume", {})
         patched = self.ok("PATCH", f"/v1/{name}?updateMask=cron", {"cron": "0 4 * * *"})
         self.assertEqual((patched["state"], patched["cron"]), ("ACTIVE", "0 4 * * *"))
+
+    def test_experiment_metadata(self):
+        store = f"/v1/{LOC}/metadataStores/default"
+        experiment = {"displayName": "exp", "schemaTitle": "system.Experiment", "metadata": {}}
+        parent = self.ok("POST", f"{store}/contexts?contextId=exp", experiment)["name"]
+        run = self.ok("POST", f"{store}/contexts?contextId=exp-run-1", {"displayName": "run 1"})
+        self.ok("POST", f"/v1/{parent}:addContextChildren", {"childContexts": [run["name"]]})
+        self.assertEqual(self.ok("GET", f"/v1/{run['name']}")["parentContexts"], [parent])
+        execution = self.ok("POST", f"{store}/executions", {"state": "RUNNING"})
+        artifact = self.ok("POST", f"{store}/artifacts", {"uri": "gs://b/m", "state": "LIVE"})
+        links = {"executions": [execution["name"]], "artifacts": [artifact["name"]]}
+        self.ok("POST", f"/v1/{run['name']}:addContextArtifactsAndExecutions", links)
+        patch = {"metadata": {"auc": 0.9}}
+        patched = self.ok("PATCH", f"/v1/{run['name']}?updateMask=metadata", patch)
+        self.assertEqual(patched["metadata"], {"auc": 0.9})
+        listed = self.ok("GET", f"{store}/contexts?filter=display_name%3D%22exp%22")
+        self.assertEqual([c["name"] for c in listed["contexts"]], [parent])
+        duplicate = self.call("POST", f"{store}/contexts?contextId=exp", experiment)
+        self.assertEqual(duplicate.json()["error"]["status"], "ALREADY_EXISTS")
 
     def test_a_method_not_in_the_discovery_document_is_a_violation(self):
         response = self.call("POST", f"/v1/{LOC}/pipelineJobs/x:explode", {})
@@ -480,9 +504,21 @@ class MonitoringTests(FakeTestCase):
         bad = self.call("POST", "/v3/projects/p/alertPolicies", {**policy, "combiner": "XOR"})
         self.assertEqual(bad.status, 400)
 
-    def test_slack_channel_descriptor(self):
+    def test_descriptors_and_channels(self):
         descriptor = self.ok("GET", "/v3/projects/p/notificationChannelDescriptors/slack")
         self.assertEqual(descriptor["type"], "slack")
+        channel = {"type": "slack", "displayName": "ops", "labels": {"channel_name": "#ops"}}
+        name = self.ok("POST", "/v3/projects/p/notificationChannels", channel)["name"]
+        patch = {"displayName": "ops-2"}
+        self.ok("PATCH", f"/v3/{name}?updateMask=display_name", patch)
+        self.assertEqual(self.ok("GET", f"/v3/{name}")["displayName"], "ops-2")
+        self.ok("DELETE", f"/v3/{name}")
+        self.assertEqual(self.call("GET", f"/v3/{name}").status, 404)
+        metric = {"type": "custom.googleapis.com/mlops/auc", "metricKind": 1, "valueType": 3}
+        created = self.ok("POST", f"/v3/projects/p/metricDescriptors?{INT_ENUMS}", metric)
+        self.assertEqual((created["metricKind"], created["valueType"]), ("GAUGE", "DOUBLE"))
+        self.ok("GET", f"/v3/{created['name']}")
+        self.ok("DELETE", f"/v3/{created['name']}")
 
 
 class FaultTests(FakeTestCase):
@@ -633,11 +669,12 @@ class ProxyTests(FakeTestCase):
         self.assertEqual(location.port, self.fake.port)
         chunk = self.call(
             "PUT",
-            f"{location.path}?{location.query}",
+            location.path + (f"?{location.query}" if location.query else ""),
             b"y" * 1000,
             {"Content-Range": "bytes 0-999/1000"},
         )
         self.assertEqual(chunk.status, 200)
+        self.assertEqual(Upstream.seen[-1]["path"], "/upload/resumable/s1")
         self.assertEqual(Upstream.seen[-1]["body"], b"y" * 1000)
         self.assertEqual(Upstream.seen[-1]["headers"]["Content-Range"], "bytes 0-999/1000")
 
