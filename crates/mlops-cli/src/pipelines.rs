@@ -128,14 +128,27 @@ pub fn compile_pipelines(
                 .map_err(|e| format!("pipeline `{}`: {e}", def.name))?;
         }
         let mut pipeline = (def.build)(config, settings)?;
-        set_serving_image(&mut pipeline, &options.image);
+        set_serving_image(&mut pipeline, &serving_image_for(settings, &options.image));
         compiled.push((def.name, compile_to_string(&pipeline, options)));
     }
     Ok(compiled)
 }
 
-/// The image steps run in also serves the versions a pipeline registers: make it the
-/// `serving_image` parameter's default.
+/// The image that serves the versions a pipeline registers: in nprod/prod the serving image
+/// (`docker build --target serving`) pushed beside the pipeline image as `{IMAGE_NAME}-serve`
+/// with the same tag; any other image (`--image`, local) serves as well (every image holds
+/// `mlops-serve`).
+pub fn serving_image_for(settings: &Settings, image: &str) -> String {
+    let name = format!("/{}:", settings.image_name);
+    match image.rsplit_once(&name) {
+        Some((repo, tag)) if settings.environment.is_cloud() && !tag.contains('/') => {
+            format!("{repo}/{}-serve:{tag}", settings.image_name)
+        }
+        _ => image.to_string(),
+    }
+}
+
+/// Make `image` the `serving_image` parameter's default.
 pub fn set_serving_image(pipeline: &mut mlops_pipeline::Pipeline, image: &str) {
     for p in pipeline
         .params

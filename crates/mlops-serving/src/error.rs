@@ -21,8 +21,16 @@ pub enum ServeError {
         /// The cause.
         source: mlops_model::ModelError,
     },
+    /// A `gs://` bundle could not be downloaded.
+    #[error("cannot download the model bundle `{location}`: {detail}")]
+    Download {
+        /// The bundle's location.
+        location: String,
+        /// Why.
+        detail: String,
+    },
     /// A `gs://` location without the Cloud Storage FUSE mount.
-    #[error("cannot read `{0}`: gs:// is read through the /gcs mount, which is absent here; pass a local path")]
+    #[error("cannot read `{0}`: this build reads gs:// only through the /gcs mount, which is absent here; pass a local path, or build mlops-serve with the cargo feature `gcs`")]
     NoGcsMount(String),
     /// Binding or serving failed.
     #[error("server I/O error: {0}")]

@@ -31,16 +31,47 @@ pub use error::{ApiError, ServeError};
 use mlops_domain::{ArtifactLocation, GCS_FUSE_ROOT};
 use mlops_model::ModelBundle;
 
-/// Load the model bundle from a local path, or from a `gs://` location through the Cloud
-/// Storage FUSE mount that Vertex AI provides at `/gcs`.
+/// Load the model bundle from a local path, or from a `gs://` location: through the Cloud
+/// Storage FUSE mount at `/gcs` when there is one, else (cargo feature `gcs`) downloaded into a
+/// temporary folder first (Vertex AI endpoints pass a `gs://` `AIP_STORAGE_URI` and no mount).
 pub fn load_bundle(location: &ArtifactLocation) -> Result<ModelBundle, ServeError> {
-    let path = location
-        .local_path(Path::new(GCS_FUSE_ROOT))
-        .ok_or_else(|| ServeError::NoGcsMount(location.to_string()))?;
-    ModelBundle::load(&path).map_err(|source| ServeError::Model {
+    let model = |source| ServeError::Model {
         location: location.to_string(),
         source,
-    })
+    };
+    match location.local_path(Path::new(GCS_FUSE_ROOT)) {
+        Some(path) => ModelBundle::load(&path).map_err(model),
+        #[cfg(feature = "gcs")]
+        None => {
+            let dir = download(location)?;
+            ModelBundle::load(dir.path()).map_err(model)
+        }
+        #[cfg(not(feature = "gcs"))]
+        None => Err(ServeError::NoGcsMount(location.to_string())),
+    }
+}
+
+/// Download a `gs://` bundle folder (endpoints and credentials from the environment, as in
+/// pipeline steps: Application Default Credentials, the metadata server on Vertex AI).
+#[cfg(feature = "gcs")]
+fn download(location: &ArtifactLocation) -> Result<tempfile::TempDir, ServeError> {
+    let ArtifactLocation::Gcs { bucket, object } = location else {
+        return Err(ServeError::NoGcsMount(location.to_string()));
+    };
+    let failed = |detail: String| ServeError::Download {
+        location: location.to_string(),
+        detail,
+    };
+    // Storage needs no project; Vertex AI names it in CLOUD_ML_PROJECT_ID.
+    let project = std::env::var("CLOUD_ML_PROJECT_ID").unwrap_or_default();
+    let gcp = mlops_gcp::Gcp::new(mlops_gcp::GcpConfig::from_env(project, ""))
+        .map_err(|e| failed(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
+    let files = gcp
+        .download_prefix(bucket, object, dir.path())
+        .map_err(|e| failed(e.to_string()))?;
+    tracing::info!(location = %location, files, "model bundle downloaded");
+    Ok(dir)
 }
 
 /// Bind, start loading the model in the background, and serve until SIGTERM/SIGINT (in-flight

@@ -233,3 +233,48 @@ fn the_metadata_server_flow_works_against_a_loopback_metadata_host() {
     );
     fake.assert_no_violations();
 }
+
+/// Vertex AI hands an endpoint's container a `gs://` `AIP_STORAGE_URI` and no `/gcs` mount:
+/// the server downloads the bundle and scores exactly as from a local folder.
+#[test]
+fn the_server_serves_a_bundle_from_the_bucket() {
+    let gcs = gcs_emulator();
+    let fake = Fake::start_with(&["--gcs-upstream", &gcs.url()]);
+    let (status, body) = fake.control(
+        "POST",
+        &format!("/storage/v1/b?project={PROJECT}"),
+        Some(&json!({"name": "model-bucket"})),
+    );
+    assert!(status < 300, "{status} {body}");
+    let work = tempfile::tempdir().unwrap();
+    let model = work.path().join("model");
+    crate::common::train(&crate::common::churn_csv(), &model);
+    let uploaded = gcp(&fake)
+        .upload_dir(&model, "model-bucket", "models/churn_churn/1")
+        .unwrap();
+    assert!(
+        uploaded.iter().any(|o| o.name.ends_with("/model.json")),
+        "{uploaded:?}"
+    );
+
+    // The server process inherits these (nextest runs each test in its own process).
+    std::env::set_var("STORAGE_EMULATOR_HOST", fake.url());
+    std::env::set_var("MLOPS_GCP_AUTH", "anonymous");
+    std::env::set_var(
+        "GCE_METADATA_HOST",
+        format!("127.0.0.1:{}", fake.process.port),
+    );
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_mlops")).with_file_name("mlops-serve");
+    let remote = mlops_serving::testing::Server::start(
+        &binary,
+        std::path::Path::new("gs://model-bucket/models/churn_churn/1"),
+        false,
+    );
+    remote.wait_healthy();
+    let local = crate::common::serve(&model);
+    local.wait_healthy();
+    let instances = mlops_serving::testing::churn_instances(&crate::common::churn_csv());
+    let instances = &instances[..200];
+    assert_eq!(remote.score(instances, 64), local.score(instances, 64));
+    fake.assert_no_violations();
+}

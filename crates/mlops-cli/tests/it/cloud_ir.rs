@@ -150,11 +150,11 @@ fn cloud_ir_names_only_cloud_resources_in_nprod_and_prod() {
             if let Some(model) = default_of(&ir, "model_name") {
                 assert_eq!(model, "churn_churn", "{what}");
             }
-            // Registered versions are served by the image the steps run in.
+            // Registered versions are served by the serving image of the same commit.
             if let Some(image) = default_of(&ir, "serving_image") {
                 assert_eq!(
                     image,
-                    "europe-west4-docker.pkg.dev/acme-churn-1/mlops/churn-mlops:3f2a9c1d0b7e",
+                    "europe-west4-docker.pkg.dev/acme-churn-1/mlops/churn-mlops-serve:3f2a9c1d0b7e",
                     "{what}"
                 );
             }
