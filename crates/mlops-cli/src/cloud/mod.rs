@@ -6,6 +6,7 @@
 mod endpoints;
 mod models;
 mod pipelines;
+pub mod predictions;
 mod schedules;
 
 pub use endpoints::run as endpoints;
