@@ -15,6 +15,8 @@ mod bad_input;
 mod cli;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
+mod cloud_storage_root;
+#[cfg(feature = "cloud-tests")]
 mod cloud_vertex;
 #[cfg(feature = "container-tests")]
 mod container;
