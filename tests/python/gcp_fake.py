@@ -2755,14 +2755,22 @@ class Handler(BaseHTTPRequestHandler):
         the client comes back through it; remember upload sessions."""
         loc = urlsplit(location)
         try:
-            same_port = loc.port == (target.port or 80)
+            # No port: the upstream built the URL from a Host header without one (Google's
+            # Rust storage client sends `Host: 127.0.0.1`), so it means the upstream too.
+            same_port = loc.port is None or loc.port == (target.port or 80)
         except ValueError:
             return location
         if not loc.netloc or not (
             loc.netloc == target.netloc or (loc.hostname in LOOPBACK_NAMES and same_port)
         ):
             return location
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        # The client's Host may lack our port for the same reason: always name it.
+        port = self.server.server_address[1]
+        try:
+            hostname = urlsplit(f"//{self.headers.get('Host', '')}").hostname
+        except ValueError:
+            hostname = None
+        host = f"{hostname or '127.0.0.1'}:{port}"
         local = urlunsplit(("http", host, loc.path, loc.query, loc.fragment))
         if self.url.path.startswith(("/upload/", "/resumable/")):
             with self.fake.lock:
