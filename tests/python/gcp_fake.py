@@ -2885,8 +2885,11 @@ class Handler(BaseHTTPRequestHandler):
         loc = urlsplit(location)
         session = self.url.path.startswith(("/upload/", "/resumable/"))
         try:
+            # No port: the upstream built the URL from a Host header without one (Google's
+            # Rust storage client sends `Host: 127.0.0.1`), so it means the upstream too.
+            same_port = loc.port is None or loc.port == (target.port or 80)
             upstream = loc.netloc == target.netloc or (
-                loc.hostname in LOOPBACK_NAMES and loc.port == (target.port or 80)
+                loc.hostname in LOOPBACK_NAMES and same_port
             )
         except ValueError:  # a port that is not a number
             return location
@@ -2895,7 +2898,13 @@ class Handler(BaseHTTPRequestHandler):
         if session:
             with self.fake.lock:
                 self.fake.upload_sessions.add(loc.path + (f"?{loc.query}" if loc.query else ""))
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+        # The client's Host may lack our port for the same reason: always name it.
+        port = self.server.server_address[1]
+        try:
+            hostname = urlsplit(f"//{self.headers.get('Host', '')}").hostname
+        except ValueError:
+            hostname = None
+        host = f"{hostname or '127.0.0.1'}:{port}"
         return urlunsplit(("http", host, loc.path, loc.query, loc.fragment))
 
     # --- OAuth2 token endpoint

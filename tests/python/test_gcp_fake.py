@@ -214,6 +214,9 @@ class Upstream(BaseHTTPRequestHandler):
         if "uploadType=resumable" in self.path and self.command == "POST":
             # fake-gcs-server's session URL, on the address it was told is its own
             session = f"http://0.0.0.0:{port}/upload/resumable/s1"
+            if "name=portless" in self.path:
+                # fake-gcs-server building the URL from a Host header without the port.
+                session = "http://127.0.0.1/upload/storage/v1/b/bkt/o?upload_id=s2"
             return self.answer(200, b"", {"Location": session})
         if "alt=media" in self.path:
             return self.answer(200, self.download, {"Content-Type": "application/octet-stream"})
@@ -677,6 +680,27 @@ class ProxyTests(FakeTestCase):
         self.assertEqual(Upstream.seen[-1]["path"], "/upload/resumable/s1")
         self.assertEqual(Upstream.seen[-1]["body"], b"y" * 1000)
         self.assertEqual(Upstream.seen[-1]["headers"]["Content-Range"], "bytes 0-999/1000")
+
+    def test_a_port_less_location_and_host_still_come_back_through_the_proxy(self):
+        # Google's Rust storage client sends `Host: 127.0.0.1` without the port.
+        start = self.call(
+            "POST",
+            "/upload/storage/v1/b/bkt/o?uploadType=resumable&name=portless",
+            {"name": "portless"},
+            {"Host": "127.0.0.1"},
+        )
+        self.assertEqual(start.status, 200, start.data)
+        location = urlsplit(start.headers["Location"])
+        self.assertEqual((location.hostname, location.port), ("127.0.0.1", self.fake.port))
+        self.assertEqual(location.path, "/upload/storage/v1/b/bkt/o")
+        chunk = self.call(
+            "PUT",
+            f"{location.path}?{location.query}",
+            b"z" * 10,
+            {"Content-Range": "bytes 0-9/10"},
+        )
+        self.assertEqual(chunk.status, 200)
+        self.assertEqual(Upstream.seen[-1]["body"], b"z" * 10)
 
     def test_download_and_faults(self):
         path = "/storage/v1/b/bkt/o/data.bin?alt=media"

@@ -213,9 +213,11 @@ pub struct RunArgs {
     /// Pipeline parameter, `name=value` (repeatable); typed by the pipeline's definition.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
-    /// Pipeline root [default: $MLOPS_LOCAL_ROOT/pipeline_root].
-    #[arg(long, value_name = "DIR")]
-    pub pipeline_root: Option<PathBuf>,
+    /// Pipeline root: a folder, or `gs://bucket/prefix` to keep artifacts in Cloud Storage as
+    /// on Vertex AI (steps read them through a local copy in $MLOPS_LOCAL_ROOT/gcs_staging;
+    /// needs GCP_PROJECT_ID and the `gcp` build) [default: $MLOPS_LOCAL_ROOT/pipeline_root].
+    #[arg(long, value_name = "DIR|gs://BUCKET/PREFIX")]
+    pub pipeline_root: Option<String>,
     /// Run every task, ignoring cached results.
     #[arg(long)]
     pub no_cache: bool,
@@ -233,9 +235,10 @@ pub struct RunArgs {
 /// `mlops demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Pipeline root [default: $MLOPS_LOCAL_ROOT/pipeline_root].
-    #[arg(long, value_name = "DIR")]
-    pub pipeline_root: Option<PathBuf>,
+    /// Pipeline root: a folder or `gs://bucket/prefix`, as for `pipelines run`
+    /// [default: $MLOPS_LOCAL_ROOT/pipeline_root].
+    #[arg(long, value_name = "DIR|gs://BUCKET/PREFIX")]
+    pub pipeline_root: Option<String>,
 }
 
 /// `mlops models ...`.

@@ -22,3 +22,10 @@ pub fn endpoints(_: &Settings, _: bool, _: EndpointsCommand) -> Result<(), BoxEr
 pub fn models(_: &Settings, _: bool, _: ModelsCommand) -> Result<(), BoxError> {
     Err(NO_GCP.into())
 }
+
+/// The store behind `mlops pipelines run --pipeline-root gs://…`.
+pub fn artifact_store(
+    _: &Settings,
+) -> Result<std::sync::Arc<dyn mlops_pipeline::runner::ArtifactStore>, BoxError> {
+    Err(format!("a gs:// pipeline root needs Cloud Storage, and {NO_GCP}").into())
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mlops_domain::{write_atomic, ModelConfig, Settings};
-use mlops_pipeline::runner::{self, Event, RunOptions, RunRecord, TaskStatus};
+use mlops_pipeline::runner::{self, Event, PipelineRoot, RunOptions, RunRecord, TaskStatus};
 use mlops_pipeline::{compile_to_string, CompileOptions};
 use vertex_pipelines::defs::{self, PIPELINE_DEFS, SCHEDULE_TZ};
 
@@ -237,17 +237,17 @@ pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, Bo
         )
         .into());
     }
-    let root = args
-        .pipeline_root
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(settings.pipeline_root()));
+    let root = pipeline_root(settings, args.pipeline_root.as_deref())?;
     let ir_path = match &args.ir {
         Some(p) => p.clone(),
         None => {
             let def = defs::find(&args.name)?;
             let config = load_config(settings, args.config.as_deref())?;
             let pipeline = (def.build)(&config, settings)?;
-            let path = root.join("compiled").join(format!("{}.json", def.name));
+            let path = root
+                .local_dir()?
+                .join("compiled")
+                .join(format!("{}.json", def.name));
             write_atomic(
                 &path,
                 compile_to_string(&pipeline, &CompileOptions::default()).as_bytes(),
@@ -293,6 +293,32 @@ pub fn run_pipeline(settings: &Settings, args: &RunArgs) -> Result<RunRecord, Bo
         ir_path.display()
     );
     Ok(runner::run(&ir_path, &opts, &interrupt, &events)?)
+}
+
+/// The folder under `MLOPS_LOCAL_ROOT` that stands in for Vertex AI's Cloud Storage mount
+/// when the pipeline root is `gs://`: steps read and write `gs://b/x` at `gcs_staging/gcs/b/x`,
+/// and the run records, logs and cache entries stay there.
+pub const GCS_STAGING: &str = "gcs_staging";
+
+/// The pipeline root `given` (else the settings' default): a folder, or `gs://bucket/prefix`
+/// with artifacts copied to Cloud Storage (needs the `gcp` build and GCP_PROJECT_ID; the
+/// bucket's name is checked before connecting).
+pub fn pipeline_root(settings: &Settings, given: Option<&str>) -> Result<PipelineRoot, BoxError> {
+    let text = given.map_or_else(|| settings.pipeline_root(), str::to_string);
+    if !text.starts_with("gs://") {
+        return Ok(PipelineRoot::Local(PathBuf::from(text)));
+    }
+    // Checked before connecting: a typo is reported as such, not as a Cloud Storage error.
+    text.parse::<mlops_domain::ArtifactLocation>()
+        .map_err(|e| format!("--pipeline-root: {e}"))?;
+    let staging = Path::new(&settings.local_root).join(GCS_STAGING);
+    let root = PipelineRoot::Gcs {
+        uri: text,
+        staging,
+        store: crate::cloud::artifact_store(settings)?,
+    };
+    root.local_dir()?;
+    Ok(root)
 }
 
 /// Task states and output parameters of a run, on stderr.

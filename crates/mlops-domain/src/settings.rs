@@ -36,7 +36,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "MLOPS_LOCAL_ROOT",
-        "folder for local pipeline roots and the local registry (default ./local)",
+        "folder for local pipeline roots, the local registry and gcs_staging/ (the staging copy of gs:// pipeline roots) (default ./local)",
     ),
     (
         "MLOPS_MODEL_CONFIG",

@@ -149,9 +149,24 @@ const GCS_MOUNT: &str = "/gcs";
 /// started from; relative path parameters are resolved there ([`Context::path`]).
 pub const WORKDIR_ENV: &str = "MLOPS_WORKDIR";
 
-/// Local path for an artifact URI: `gs://b/x` → `/gcs/b/x` when mounted, else the URI itself.
+/// The environment variable in which the local runner names its stand-in for the Cloud
+/// Storage mount when the pipeline root is `gs://` (`<staging>/gcs`): [`local_path`] maps
+/// `gs://b/x` there instead of `/gcs`, so components work unchanged on both.
+pub const GCS_MOUNT_ENV: &str = "MLOPS_GCS_MOUNT";
+
+/// Local path for an artifact URI: `gs://b/x` → `$MLOPS_GCS_MOUNT/b/x` when that is set (the
+/// local runner with a `gs://` root), else `/gcs/b/x` when mounted (Vertex AI), else the URI
+/// itself.
 pub fn local_path(uri: &str) -> PathBuf {
+    local_path_with(uri, std::env::var_os(GCS_MOUNT_ENV).map(PathBuf::from))
+}
+
+/// [`local_path`] with the value of [`GCS_MOUNT_ENV`] given.
+fn local_path_with(uri: &str, mount: Option<PathBuf>) -> PathBuf {
     if let Some(rest) = uri.strip_prefix("gs://") {
+        if let Some(mount) = mount.filter(|m| !m.as_os_str().is_empty()) {
+            return mount.join(rest);
+        }
         if Path::new(GCS_MOUNT).is_dir() {
             return Path::new(GCS_MOUNT).join(rest);
         }
@@ -458,6 +473,26 @@ mod tests {
             resolve_path("file:///srv/x.csv", Some(workdir)),
             Path::new("/srv/x.csv")
         );
+    }
+
+    #[test]
+    fn gcs_uris_go_through_the_runners_mount_stand_in_when_named() {
+        let mount = Some(PathBuf::from("/tmp/staging/gcs"));
+        assert_eq!(
+            local_path_with("gs://b/root/j/t/model", mount.clone()),
+            Path::new("/tmp/staging/gcs/b/root/j/t/model")
+        );
+        assert_eq!(
+            local_path_with("/r/j/t/model", mount),
+            Path::new("/r/j/t/model")
+        );
+        // Unset or empty: `/gcs` when mounted (not on a test machine), else the URI itself.
+        if !Path::new(GCS_MOUNT).is_dir() {
+            assert_eq!(
+                local_path_with("gs://b/x", Some(PathBuf::new())),
+                Path::new("gs://b/x")
+            );
+        }
     }
     use serde_json::json;
 

@@ -37,6 +37,24 @@ pub enum PipelineError {
         /// The end of its log.
         tail: String,
     },
+    /// The pipeline root is neither a folder nor `gs://bucket[/prefix]`.
+    #[error("pipeline root `{value}` is not {expected}")]
+    InvalidRoot {
+        /// The root as given.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// Copying an artifact or the run record to or from its `gs://` location failed.
+    #[error("cannot {action} `{uri}`: {message}")]
+    Store {
+        /// `upload the run record to`, ...
+        action: &'static str,
+        /// The `gs://` URI.
+        uri: String,
+        /// The store's error.
+        message: String,
+    },
     /// The run was interrupted (SIGINT).
     #[error("run `{job}` interrupted; finished tasks are cached, run again to resume")]
     Interrupted {

@@ -10,6 +10,13 @@
 //! - `cache`: cache keys and entries, artifact content digests; `outputs`: output checks;
 //! - `record`: the run record.
 //!
+//! The root is a folder or `gs://bucket/prefix` ([`PipelineRoot`], `root`): with a `gs://`
+//! root, artifact URIs are `gs://…/<job>/<task>/<output>` as on Vertex AI, steps reach them
+//! through a local stand-in for the `/gcs` mount, and the runner copies outputs to the bucket
+//! after each step (and inputs back when the stand-in lacks them) through an
+//! [`ArtifactStore`]; run records, logs and cache entries stay local, in the stand-in's copy
+//! of the root, and `run.json` is also uploaded at the end.
+//!
 //! Steps run in `<root>/<job>/<task>/`, not in the caller's folder, with the caller's folder in
 //! `MLOPS_WORKDIR` ([`crate::component::WORKDIR_ENV`]): a component that takes a path
 //! parameter (`data_path=data/x.csv`) resolves a relative one there
@@ -20,6 +27,7 @@ mod cache;
 mod inputs;
 mod outputs;
 mod record;
+mod root;
 mod schedule;
 mod step;
 mod task;
@@ -35,12 +43,14 @@ use crate::error::{io_err, PipelineError, Result};
 use crate::ir::model::PipelineSpec;
 
 pub use record::{RunRecord, TaskOutputs, TaskRecord, TaskStatus};
+pub use root::{ArtifactStore, PipelineRoot, GCS_MOUNT_ENV};
 
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Pipeline root: jobs, artifacts and the cache live below it.
-    pub pipeline_root: PathBuf,
+    /// Pipeline root: jobs, artifacts and the cache live below it (a folder, or a bucket with
+    /// a local staging folder).
+    pub pipeline_root: PipelineRoot,
     /// `--param k=v` values, parsed by the declared types.
     pub params: Vec<(String, String)>,
     /// Reuse cached task outputs.
@@ -63,8 +73,12 @@ pub enum Event {
 /// What every task of one run shares.
 struct Ctx<'a> {
     ir: &'a PipelineSpec,
-    /// `<root>/<job>`, absolute.
+    /// The root resolved for this run: local mirror, artifact URIs, store.
+    layout: root::Layout,
+    /// `<root>/<job>` (the local mirror of it for `gs://` roots), absolute.
     job_dir: PathBuf,
+    /// The job id, the folder name under the root.
+    job_id: String,
     /// `<root>/.cache`, absolute.
     cache_dir: PathBuf,
     /// The component binary, absolute.
@@ -81,11 +95,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn interrupted(&self) -> PipelineError {
         PipelineError::Interrupted {
-            job: self
-                .job_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            job: self.job_id.clone(),
         }
     }
 }
@@ -174,13 +184,16 @@ pub fn run(
         now.timestamp_subsec_micros() & 0xffff
     );
     // Steps run in their own folders, so every path handed to them is absolute.
-    let root = caller_dir.join(&opts.pipeline_root);
+    let layout = root::Layout::new(&opts.pipeline_root, &caller_dir)?;
+    let root = layout.local_root.clone();
     let job_dir = root.join(&job_id);
     std::fs::create_dir_all(&job_dir).map_err(io_err("create folder", &job_dir))?;
     let component_binary = caller_dir.join(&opts.component_binary);
     let ctx = Ctx {
         ir: &ir,
+        layout: layout.clone(),
         job_dir: job_dir.clone(),
+        job_id: job_id.clone(),
         cache_dir: root.join(".cache"),
         binary_digest: cache::digest_file(&component_binary)
             .map_err(io_err("read component binary", &component_binary))?,
@@ -210,8 +223,19 @@ pub fn run(
     let result = schedule::run_dag(&ctx, &root_component, &scope, "", &mut record.tasks);
     record.seconds = started.elapsed().as_secs_f64();
     record.finish(&result);
-    record::write_json(&job_dir.join("run.json"), &record, "write the run record")?;
-    result.map(|()| record)
+    let record_path = job_dir.join("run.json");
+    record::write_json(&record_path, &record, "write the run record")?;
+    let record_uri = layout.uri(&format!("{}/run.json", record.job_id));
+    let uploaded =
+        layout
+            .upload(&record_path, &record_uri)
+            .map_err(|message| PipelineError::Store {
+                action: "upload the run record to",
+                uri: record_uri,
+                message,
+            });
+    // A failed run reports its own error; the record is still on this machine.
+    result.and(uploaded).map(|()| record)
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@ mod models;
 mod pipelines;
 pub mod predictions;
 mod schedules;
+mod storage;
 
 pub use endpoints::run as endpoints;
 pub use models::run as models;
 pub use pipelines::run as pipelines;
 pub use schedules::{plan as schedule_plan, Action as ScheduleAction, Desired as DesiredSchedule};
+pub use storage::{artifact_store, GcsArtifacts};
 
 use mlops_domain::settings::GcpAuth;
 use mlops_domain::Settings;
@@ -27,6 +29,21 @@ pub fn connect(settings: &Settings, dry_run: bool) -> Result<Gcp, BoxError> {
         .project_id
         .clone()
         .ok_or("GCP_PROJECT_ID is not set")?;
+    gcp(settings, project, dry_run)
+}
+
+/// A connection for Cloud Storage alone, in any environment: a local run
+/// (`mlops pipelines run --pipeline-root gs://…`) keeps its artifacts in a bucket without
+/// being a cloud environment. Endpoints and credentials as [`connect`].
+pub fn connect_storage(settings: &Settings) -> Result<Gcp, BoxError> {
+    let project = settings.project_id.clone().ok_or(
+        "a gs:// pipeline root needs GCP_PROJECT_ID (the project the bucket's requests are \
+         billed to), in .env or the environment",
+    )?;
+    gcp(settings, project, false)
+}
+
+fn gcp(settings: &Settings, project: String, dry_run: bool) -> Result<Gcp, BoxError> {
     let mut config = GcpConfig::new(project, &settings.region);
     config.vertex_endpoint = settings.vertex_endpoint();
     config.storage_endpoint = settings.storage_endpoint();

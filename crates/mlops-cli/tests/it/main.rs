@@ -17,6 +17,8 @@ mod cli;
 mod cloud_faults;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
+mod cloud_storage_root;
+#[cfg(feature = "cloud-tests")]
 mod cloud_vertex;
 #[cfg(feature = "container-tests")]
 mod container;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::TaskOutputs;
-use crate::component::local_path;
 use crate::error::{io_err, Result};
 use crate::executor::RuntimeArtifact;
 use crate::ir::model::{ContainerSpec, IrComponent};
@@ -26,14 +25,14 @@ pub(super) struct ArtifactDigests {
 }
 
 impl ArtifactDigests {
-    /// The digest of the files under `uri`, from memory after the first call.
-    pub(super) fn digest(&self, uri: &str) -> Result<String> {
+    /// The digest of the files under `uri` (at `path` on this machine), from memory after the
+    /// first call.
+    pub(super) fn digest(&self, uri: &str, path: &Path) -> Result<String> {
         if let Some(d) = self.lock().get(uri) {
             return Ok(d.clone());
         }
         // Computed outside the lock: two tasks may race on one artifact; both get the same.
-        let path = local_path(uri);
-        let d = digest_path(&path).map_err(io_err("read input artifact", &path))?;
+        let d = digest_path(path).map_err(io_err("read input artifact", path))?;
         self.lock().insert(uri.to_string(), d.clone());
         Ok(d)
     }
@@ -64,20 +63,31 @@ struct ArtifactKey<'a> {
     metadata: &'a Map<String, Value>,
 }
 
+/// What a cache key needs besides the task: where artifacts are on this machine, and the
+/// digests computed so far in this run.
+pub(super) struct Hashing<'a> {
+    /// The component binary's digest.
+    pub(super) binary: &'a str,
+    pub(super) digests: &'a ArtifactDigests,
+    /// An artifact URI's local path (the mount stand-in for `gs://` roots).
+    pub(super) local_path: &'a dyn Fn(&str) -> PathBuf,
+}
+
 /// The cache key of a container task.
 pub(super) fn cache_key(
     component: &IrComponent,
     executor: Option<&ContainerSpec>,
     params: &BTreeMap<String, Value>,
     artifacts: &BTreeMap<String, RuntimeArtifact>,
-    binary: &str,
-    digests: &ArtifactDigests,
+    hashing: &Hashing,
 ) -> Result<String> {
     let mut keyed = BTreeMap::new();
     for (name, a) in artifacts {
         let key = ArtifactKey {
             schema_title: &a.artifact_type.schema_title,
-            content: digests.digest(&a.uri)?,
+            content: hashing
+                .digests
+                .digest(&a.uri, &(hashing.local_path)(&a.uri))?,
             metadata: &a.metadata,
         };
         keyed.insert(name.as_str(), key);
@@ -87,21 +97,23 @@ pub(super) fn cache_key(
         executor,
         parameters: params,
         artifacts: keyed,
-        binary,
+        binary: hashing.binary,
     };
     // Serialising plain structs and maps cannot fail; an empty text would still be a key.
     let text = serde_json::to_string(&material).unwrap_or_default();
     Ok(hex(&Sha256::digest(text.as_bytes())))
 }
 
-/// A cache entry, unless it is missing, unreadable or names artifacts that are gone.
-pub(super) fn read_cache(path: &Path) -> Option<TaskOutputs> {
+/// A cache entry, unless it is missing, unreadable or names artifacts that are gone
+/// (`available` says whether an artifact URI can be read on this machine; for `gs://` roots
+/// it fetches what the mount stand-in lacks).
+pub(super) fn read_cache(path: &Path, available: &dyn Fn(&str) -> bool) -> Option<TaskOutputs> {
     let text = std::fs::read_to_string(path).ok()?;
     let outputs: TaskOutputs = serde_json::from_str(&text).ok()?;
     outputs
         .artifacts
         .values()
-        .all(|a| local_path(&a.uri).exists())
+        .all(|a| available(&a.uri))
         .then_some(outputs)
 }
 
@@ -169,6 +181,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::component::local_path;
 
     fn tree(root: &Path, files: &[(&str, &str)]) {
         for (name, text) in files {
@@ -234,15 +247,12 @@ mod tests {
 
     fn key(artifacts: &BTreeMap<String, RuntimeArtifact>, digests: &ArtifactDigests) -> String {
         let params = [("seed".to_string(), Value::from(7))].into_iter().collect();
-        cache_key(
-            &IrComponent::default(),
-            None,
-            &params,
-            artifacts,
-            "binary",
+        let hashing = Hashing {
+            binary: "binary",
             digests,
-        )
-        .unwrap()
+            local_path: &local_path,
+        };
+        cache_key(&IrComponent::default(), None, &params, artifacts, &hashing).unwrap()
     }
 
     #[test]
@@ -277,11 +287,11 @@ mod tests {
         tree(&a, &[("data.csv", "1")]);
         let digests = ArtifactDigests::default();
         let uri = a.display().to_string();
-        let first = digests.digest(&uri).unwrap();
+        let first = digests.digest(&uri, &a).unwrap();
         // Changed on disk after the first read: the run keeps the digest it saw.
         tree(&a, &[("data.csv", "2")]);
-        assert_eq!(digests.digest(&uri).unwrap(), first);
-        assert_ne!(ArtifactDigests::default().digest(&uri).unwrap(), first);
+        assert_eq!(digests.digest(&uri, &a).unwrap(), first);
+        assert_ne!(ArtifactDigests::default().digest(&uri, &a).unwrap(), first);
     }
 
     #[test]
@@ -289,7 +299,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("gone");
         let err = ArtifactDigests::default()
-            .digest(&gone.display().to_string())
+            .digest(&gone.display().to_string(), &gone)
             .unwrap_err()
             .to_string();
         assert!(
@@ -309,10 +319,11 @@ mod tests {
         };
         let entry = dir.path().join("k.json");
         std::fs::write(&entry, serde_json::to_string(&outputs).unwrap()).unwrap();
-        assert_eq!(read_cache(&entry), Some(outputs));
+        let exists = |uri: &str| local_path(uri).exists();
+        assert_eq!(read_cache(&entry, &exists), Some(outputs));
         std::fs::remove_dir_all(&data).unwrap();
-        assert_eq!(read_cache(&entry), None);
+        assert_eq!(read_cache(&entry, &exists), None);
         std::fs::write(&entry, "not json").unwrap();
-        assert_eq!(read_cache(&entry), None);
+        assert_eq!(read_cache(&entry, &exists), None);
     }
 }

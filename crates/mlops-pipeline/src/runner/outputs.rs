@@ -1,8 +1,9 @@
-//! Outputs of a container task: where the step may write them (`<task folder>/<output>`),
+//! Outputs of a container task: where the step may write them (`<task folder>/<output>`, or
+//! `gs://…/<job>/<task>/<output>` with a `gs://` root),
 //! then reading them back from the executor output (or per-parameter files) and checking
 //! every declared output against its definition.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -10,8 +11,9 @@ use super::TaskOutputs;
 use crate::executor::{ArtifactList, ExecutorOutput, OutputParameter, Outputs, RuntimeArtifact};
 use crate::ir::model::IrComponent;
 
-/// The executor input's `outputs` for `component` running in `task_dir`.
-pub(super) fn output_slots(component: &IrComponent, task_dir: &Path) -> Outputs {
+/// The executor input's `outputs` for `component` running in `task_dir`, its artifacts under
+/// `task_uri` (the task folder itself for local roots).
+pub(super) fn output_slots(component: &IrComponent, task_dir: &Path, task_uri: &str) -> Outputs {
     let mut outputs = Outputs {
         output_file: task_dir.join("executor_output.json").display().to_string(),
         ..Outputs::default()
@@ -26,7 +28,7 @@ pub(super) fn output_slots(component: &IrComponent, task_dir: &Path) -> Outputs 
         let artifact = RuntimeArtifact {
             name: k.clone(),
             artifact_type: def.artifact_type.clone(),
-            uri: task_dir.join(k).display().to_string(),
+            uri: format!("{}/{k}", task_uri.trim_end_matches('/')),
             metadata: Map::new(),
         };
         outputs.artifacts.insert(
@@ -39,10 +41,12 @@ pub(super) fn output_slots(component: &IrComponent, task_dir: &Path) -> Outputs 
     outputs
 }
 
-/// Read the executor output (or per-parameter files) and check every declared output.
+/// Read the executor output (or per-parameter files) and check every declared output;
+/// `local_path` says where an artifact URI is on this machine.
 pub(super) fn read_outputs(
     outputs: &Outputs,
     component: &IrComponent,
+    local_path: &dyn Fn(&str) -> PathBuf,
 ) -> std::result::Result<TaskOutputs, String> {
     let file = Path::new(&outputs.output_file);
     let written: ExecutorOutput = if file.exists() {
@@ -96,7 +100,7 @@ pub(super) fn read_outputs(
         if let Some(w) = written.artifacts.get(k).and_then(|l| l.artifacts.first()) {
             artifact.metadata = w.metadata.clone();
         }
-        if !Path::new(&artifact.uri).exists() {
+        if !local_path(&artifact.uri).exists() {
             return Err(format!(
                 "output artifact `{k}` was not written to {}",
                 artifact.uri
@@ -126,7 +130,7 @@ mod tests {
 
     #[test]
     fn slots_are_under_the_task_folder_and_typed() {
-        let slots = output_slots(&component(), Path::new("/r/job/t"));
+        let slots = output_slots(&component(), Path::new("/r/job/t"), "/r/job/t");
         assert_eq!(slots.output_file, "/r/job/t/executor_output.json");
         assert_eq!(slots.parameters["auc"].output_file, "/r/job/t/outputs/auc");
         let model = &slots.artifacts["model"].artifacts[0];
@@ -137,7 +141,7 @@ mod tests {
     #[test]
     fn executor_output_wins_and_artifacts_keep_their_metadata() {
         let dir = tempfile::tempdir().unwrap();
-        let slots = output_slots(&component(), dir.path());
+        let slots = output_slots(&component(), dir.path(), &dir.path().display().to_string());
         std::fs::create_dir_all(dir.path().join("model")).unwrap();
         std::fs::create_dir_all(dir.path().join("outputs")).unwrap();
         std::fs::write(dir.path().join("outputs/auc"), "0.5").unwrap();
@@ -146,7 +150,7 @@ mod tests {
             r#"{"parameterValues": {"auc": 0.9}, "artifacts": {"model": {"artifacts": [{"metadata": {"trees": 3}}]}}}"#,
         )
         .unwrap();
-        let out = read_outputs(&slots, &component()).unwrap();
+        let out = read_outputs(&slots, &component(), &|u: &str| PathBuf::from(u)).unwrap();
         assert_eq!(out.parameters["auc"], json!(0.9));
         assert_eq!(out.artifacts["model"].metadata["trees"], json!(3));
         assert_eq!(
@@ -158,18 +162,18 @@ mod tests {
     #[test]
     fn parameter_files_are_read_when_there_is_no_executor_output() {
         let dir = tempfile::tempdir().unwrap();
-        let slots = output_slots(&component(), dir.path());
+        let slots = output_slots(&component(), dir.path(), &dir.path().display().to_string());
         std::fs::create_dir_all(dir.path().join("model")).unwrap();
         std::fs::create_dir_all(dir.path().join("outputs")).unwrap();
         std::fs::write(dir.path().join("outputs/auc"), "0.75").unwrap();
-        let out = read_outputs(&slots, &component()).unwrap();
+        let out = read_outputs(&slots, &component(), &|u: &str| PathBuf::from(u)).unwrap();
         assert_eq!(out.parameters["auc"], json!(0.75));
     }
 
     #[test]
     fn each_broken_contract_names_the_output() {
         let dir = tempfile::tempdir().unwrap();
-        let slots = output_slots(&component(), dir.path());
+        let slots = output_slots(&component(), dir.path(), &dir.path().display().to_string());
         let cases = [
             (
                 r#"{"parameterValues": {"auc": "high"}}"#,
@@ -197,7 +201,7 @@ mod tests {
                 std::fs::remove_dir_all(&model).unwrap();
             }
             std::fs::write(&slots.output_file, written).unwrap();
-            let err = read_outputs(&slots, &component()).unwrap_err();
+            let err = read_outputs(&slots, &component(), &|u: &str| PathBuf::from(u)).unwrap_err();
             assert!(
                 err.contains(expected),
                 "{written}: expected `{expected}`, got `{err}`"

@@ -26,9 +26,10 @@ pub(super) fn run_step(
 ) -> Result<()> {
     // Serialising the executor input (plain structs and JSON values) cannot fail.
     let input_json = serde_json::to_string(input).unwrap_or_default();
+    let local = |uri: &str| ctx.layout.local_path(uri);
     let substituted = |args: &[String]| -> Vec<String> {
         args.iter()
-            .map(|a| substitute(a, &input_json, input))
+            .map(|a| substitute(a, &input_json, input, &local))
             .collect()
     };
     let command = substituted(&container.command);
@@ -43,11 +44,16 @@ pub(super) fn run_step(
     let program = program_path(ctx, program);
     let log = std::fs::File::create(log_path).map_err(io_err("create", log_path))?;
     let log_err = log.try_clone().map_err(io_err("open", log_path))?;
-    let mut child = Command::new(&program)
-        .args(&command[1..])
+    let mut cmd = Command::new(&program);
+    cmd.args(&command[1..])
         .args(&args)
         .current_dir(task_dir)
-        .env(crate::component::WORKDIR_ENV, &ctx.caller_dir)
+        .env(crate::component::WORKDIR_ENV, &ctx.caller_dir);
+    if let Some(mount) = &ctx.layout.mount {
+        // The stand-in for Vertex AI's /gcs: `local_path` maps gs:// URIs there.
+        cmd.env(crate::component::GCS_MOUNT_ENV, mount);
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -117,8 +123,15 @@ fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Replace the placeholders this runner supports in one argument.
-fn substitute(arg: &str, input_json: &str, input: &ExecutorInput) -> String {
+/// Replace the placeholders this runner supports in one argument: `.uri` is the artifact's
+/// URI, `.path` where it is on this machine (`local` of the URI: the mount stand-in for
+/// `gs://`, as `/gcs/...` on Vertex AI).
+fn substitute(
+    arg: &str,
+    input_json: &str,
+    input: &ExecutorInput,
+    local: &dyn Fn(&str) -> PathBuf,
+) -> String {
     if arg == "{{$}}" {
         return input_json.to_string();
     }
@@ -143,7 +156,8 @@ fn substitute(arg: &str, input_json: &str, input: &ExecutorInput) -> String {
         for (k, list) in artifacts {
             if let Some(a) = list.artifacts.first() {
                 out = out.replace(&format!("{{{{$.{side}.artifacts['{k}'].uri}}}}"), &a.uri);
-                out = out.replace(&format!("{{{{$.{side}.artifacts['{k}'].path}}}}"), &a.uri);
+                let path = local(&a.uri).display().to_string();
+                out = out.replace(&format!("{{{{$.{side}.artifacts['{k}'].path}}}}"), &path);
             }
         }
     }
@@ -170,7 +184,7 @@ mod tests {
             }
         }))
         .unwrap();
-        let s = |a: &str| substitute(a, "JSON", &input);
+        let s = |a: &str| substitute(a, "JSON", &input, &|u: &str| PathBuf::from(u));
         assert_eq!(s("{{$}}"), "JSON");
         assert_eq!(
             s("{{$.outputs.output_file}}"),

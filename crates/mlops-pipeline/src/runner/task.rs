@@ -104,21 +104,31 @@ fn run_container(
 ) -> Result<Finished> {
     let container = ctx.ir.container(component);
     let params = with_defaults(component, inputs.params);
+    let task_dir = ctx.job_dir.join(name);
+    let log_path = task_dir.join("log.txt");
+    // With a gs:// root, inputs the mount stand-in lacks (outputs of a cached task of an
+    // earlier run) come from the bucket first: the cache key hashes their content, and the
+    // step reads them there.
+    for (k, a) in &inputs.artifacts {
+        ctx.layout.ensure_local(&a.uri).map_err(|m| {
+            step::task_failed(name, format!("input artifact `{k}`: {m}"), &log_path)
+        })?;
+    }
     let cache_file = if task.enable_cache() {
-        let key = cache::cache_key(
-            component,
-            container,
-            &params,
-            &inputs.artifacts,
-            &ctx.binary_digest,
-            &ctx.digests,
-        )?;
+        let hashing = cache::Hashing {
+            binary: &ctx.binary_digest,
+            digests: &ctx.digests,
+            local_path: &|uri| ctx.layout.local_path(uri),
+        };
+        let key = cache::cache_key(component, container, &params, &inputs.artifacts, &hashing)?;
         Some(ctx.cache_dir.join(format!("{key}.json")))
     } else {
         None
     };
     if let (true, Some(file)) = (ctx.opts.cache, &cache_file) {
-        if let Some(outputs) = cache::read_cache(file) {
+        // A cached artifact must be readable here: on this machine, or fetched from the bucket.
+        let available = |uri: &str| ctx.layout.ensure_local(uri).is_ok_and(|p| p.exists());
+        if let Some(outputs) = cache::read_cache(file, &available) {
             return Ok(Finished {
                 outputs,
                 ..Finished::with_status(TaskStatus::Cached)
@@ -126,9 +136,7 @@ fn run_container(
         }
     }
 
-    let task_dir = ctx.job_dir.join(name);
     std::fs::create_dir_all(&task_dir).map_err(io_err("create folder", &task_dir))?;
-    let log_path = task_dir.join("log.txt");
     let Some(container) = container else {
         return Err(step::task_failed(
             name,
@@ -136,7 +144,8 @@ fn run_container(
             &log_path,
         ));
     };
-    let slots = outputs::output_slots(component, &task_dir);
+    let task_uri = ctx.layout.uri(&format!("{}/{name}", ctx.job_id));
+    let slots = outputs::output_slots(component, &task_dir, &task_uri);
     let executor_input = ExecutorInput {
         inputs: Inputs {
             parameter_values: params,
@@ -149,8 +158,21 @@ fn run_container(
         outputs: slots,
     };
     step::run_step(ctx, name, container, &executor_input, &task_dir, &log_path)?;
-    let result = outputs::read_outputs(&executor_input.outputs, component)
+    let local_path = |uri: &str| ctx.layout.local_path(uri);
+    let result = outputs::read_outputs(&executor_input.outputs, component, &local_path)
         .map_err(|m| step::task_failed(name, m, &log_path))?;
+    // Before the cache entry: an entry promises outputs that the bucket holds too.
+    for (k, a) in &result.artifacts {
+        ctx.layout
+            .upload(&local_path(&a.uri), &a.uri)
+            .map_err(|e| {
+                step::task_failed(
+                    name,
+                    format!("cannot upload output artifact `{k}` to {}: {e}", a.uri),
+                    &log_path,
+                )
+            })?;
+    }
     if let Some(file) = &cache_file {
         record::write_json(file, &result, "write the cache entry")?;
     }

@@ -45,7 +45,7 @@ impl Fixture {
 
     fn run(&self, params: &[(&str, &str)]) -> Result<RunRecord> {
         let opts = RunOptions {
-            pipeline_root: self.root(),
+            pipeline_root: PipelineRoot::Local(self.root()),
             params: params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -330,4 +330,198 @@ fn load_ir_refuses_what_is_not_a_sound_pipeline_spec() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("cannot read `/nonexistent/ir.json`"), "{err}");
+}
+
+/// A bucket in a folder: `gs://b/x` is `<dir>/b/x`. Records what was copied, and can refuse
+/// uploads.
+#[derive(Default)]
+struct FolderStore {
+    dir: PathBuf,
+    fail_uploads: bool,
+    uploads: std::sync::Mutex<Vec<String>>,
+    downloads: std::sync::Mutex<Vec<String>>,
+}
+
+impl FolderStore {
+    fn object(&self, uri: &str) -> PathBuf {
+        self.dir.join(uri.strip_prefix("gs://").unwrap())
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap())?;
+        std::fs::copy(from, to)?;
+    }
+    Ok(())
+}
+
+impl ArtifactStore for FolderStore {
+    fn upload(&self, local: &Path, uri: &str) -> std::result::Result<(), String> {
+        if self.fail_uploads {
+            return Err("403 Forbidden: the caller lacks storage.objects.create".into());
+        }
+        self.uploads.lock().unwrap().push(uri.to_string());
+        copy_tree(local, &self.object(uri)).map_err(|e| e.to_string())
+    }
+
+    fn download(&self, uri: &str, local: &Path) -> std::result::Result<(), String> {
+        self.downloads.lock().unwrap().push(uri.to_string());
+        let object = self.object(uri);
+        if !object.exists() {
+            return Err(format!("404 no such object: {uri}"));
+        }
+        copy_tree(&object, local).map_err(|e| e.to_string())
+    }
+}
+
+impl Fixture {
+    fn staging(&self) -> PathBuf {
+        self.dir.path().join("staging")
+    }
+
+    fn run_gcs(
+        &self,
+        store: &std::sync::Arc<FolderStore>,
+        params: &[(&str, &str)],
+    ) -> Result<RunRecord> {
+        let opts = RunOptions {
+            pipeline_root: PipelineRoot::Gcs {
+                uri: "gs://b/root".into(),
+                staging: self.staging(),
+                store: store.clone(),
+            },
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cache: true,
+            component_binary: self.ir.clone(),
+            max_parallel: 2,
+        };
+        run(&self.ir, &opts, &AtomicBool::new(false), &|_| {})
+    }
+
+    fn store(&self, fail_uploads: bool) -> std::sync::Arc<FolderStore> {
+        std::sync::Arc::new(FolderStore {
+            dir: self.dir.path().join("bucket"),
+            fail_uploads,
+            ..FolderStore::default()
+        })
+    }
+}
+
+#[test]
+fn a_gcs_root_gives_gs_uris_and_uploads_outputs_and_the_run_record() {
+    let f = Fixture::new(&copy_then_count());
+    let src = source(&f, "a,b\n1,2\n");
+    let store = f.store(false);
+    let r = f.run_gcs(&store, &[("source", &src)]).unwrap();
+    let job = &r.job_id;
+    let uri = format!("gs://b/root/{job}/copy/data");
+    assert_eq!(r.tasks["copy"].outputs.artifacts["data"].uri, uri);
+    // `count` read the artifact through the mount stand-in (`.path` placeholder).
+    assert_eq!(r.tasks["count"].outputs.parameters["bytes"], json!(8));
+    let bucket = f.dir.path().join("bucket/b/root").join(job);
+    assert_eq!(
+        std::fs::read_to_string(bucket.join("copy/data/part.txt")).unwrap(),
+        "a,b\n1,2\n"
+    );
+    let uploaded: RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(bucket.join("run.json")).unwrap()).unwrap();
+    assert_eq!(uploaded, r);
+    assert_eq!(
+        *store.uploads.lock().unwrap(),
+        [uri, format!("gs://b/root/{job}/run.json")]
+    );
+    // Record, logs and artifacts stay local too, in the stand-in's copy of the root.
+    let local_job = f.staging().join("gcs/b/root").join(job);
+    assert!(local_job.join("run.json").exists());
+    assert!(local_job.join("copy/log.txt").exists());
+    assert!(local_job.join("copy/data/part.txt").exists());
+    assert!(f.staging().join("gcs/b/root/.cache").is_dir());
+    assert!(store.downloads.lock().unwrap().is_empty());
+    assert!(!f.root().exists(), "nothing under a local root");
+}
+
+#[test]
+fn a_step_under_a_gcs_root_is_told_the_mount_stand_in() {
+    let f = Fixture::new(&ir(
+        json!({}),
+        json!({"probe": {"taskInfo": {"name": "probe"}, "componentRef": {"name": "comp-probe"}}}),
+        json!({"comp-probe": {
+            "executorLabel": "exec-probe",
+            "outputDefinitions": {"parameters": {"mount": {"parameterType": "STRING"}}}
+        }}),
+        &[(
+            "exec-probe",
+            json!([
+                "sh",
+                "-c",
+                emit("mount", "\\\"$MLOPS_GCS_MOUNT\\\""),
+                "probe",
+                "{{$.outputs.output_file}}"
+            ]),
+        )],
+    ));
+    let r = f.run_gcs(&f.store(false), &[]).unwrap();
+    let mount = f.staging().join("gcs").display().to_string();
+    assert_eq!(r.tasks["probe"].outputs.parameters["mount"], json!(mount));
+}
+
+#[test]
+fn cached_outputs_missing_from_staging_are_downloaded() {
+    // `copy` cached this time, `count` never: the second run reuses `copy` and runs `count`
+    // on its artifact, which only the bucket still has.
+    let mut doc = copy_then_count();
+    doc["root"]["dag"]["tasks"]["copy"]["cachingOptions"]["enableCache"] = json!(true);
+    doc["root"]["dag"]["tasks"]["count"]["cachingOptions"]["enableCache"] = json!(false);
+    let f = Fixture::new(&doc);
+    let src = source(&f, "a,b\n1,2\n");
+    let store = f.store(false);
+    let r1 = f.run_gcs(&store, &[("source", &src)]).unwrap();
+    let staged_job = f.staging().join("gcs/b/root").join(&r1.job_id);
+    std::fs::remove_dir_all(&staged_job).unwrap();
+    let r2 = f.run_gcs(&store, &[("source", &src)]).unwrap();
+    assert_eq!(status(&r2, "copy"), TaskStatus::Cached);
+    assert_eq!(status(&r2, "count"), TaskStatus::Succeeded);
+    assert_eq!(r2.tasks["count"].outputs.parameters["bytes"], json!(8));
+    let uri = format!("gs://b/root/{}/copy/data", r1.job_id);
+    assert_eq!(r2.tasks["copy"].outputs.artifacts["data"].uri, uri);
+    assert_eq!(*store.downloads.lock().unwrap(), [uri]);
+    assert!(staged_job.join("copy/data/part.txt").exists());
+}
+
+#[test]
+fn a_failed_upload_fails_the_task_naming_the_uri() {
+    let f = Fixture::new(&copy_then_count());
+    let src = source(&f, "a,b\n1,2\n");
+    let err = f
+        .run_gcs(&f.store(true), &[("source", &src)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task `copy` failed: cannot upload output artifact `data` to gs://b/root/")
+            && err.contains("/copy/data: 403 Forbidden"),
+        "{err}"
+    );
+    let job = std::fs::read_dir(f.staging().join("gcs/b/root"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.ends_with(".cache"))
+        .unwrap();
+    let record: RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(job.join("run.json")).unwrap()).unwrap();
+    assert_eq!(status(&record, "copy"), TaskStatus::Failed);
+    assert_eq!(status(&record, "count"), TaskStatus::NotRun);
+    assert!(
+        !f.staging().join("gcs/b/root/.cache").exists(),
+        "no cache entry for outputs the bucket lacks"
+    );
 }
