@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use mlops_core::source::TableSource;
 
 const ENV_HELP: &str = "\
 Environment variables (also read from --env-file, default .env):
@@ -13,6 +14,10 @@ Environment variables (also read from --env-file, default .env):
   MODEL_NAME_PREFIX    prefix of registered model names (default churn)
   MLOPS_LOCAL_ROOT     local pipeline roots and registry (default ./local)
   MLOPS_MODEL_CONFIG   model config YAML (default config/model.yaml)
+Google Cloud table sources (gs://, bq://, queries; builds with --features gcp):
+  STORAGE_EMULATOR_HOST   Cloud Storage emulator, e.g. 127.0.0.1:4443
+  BIGQUERY_EMULATOR_HOST  BigQuery emulator URL, e.g. http://127.0.0.1:9050
+  MLOPS_GCP_AUTH          adc (Application Default Credentials, default) or anonymous
   RUST_LOG             log filter, e.g. info or mlops_core=debug
   NO_COLOR             disable colours";
 
@@ -189,9 +194,11 @@ pub struct ImportXgboostArgs {
     clap::ArgGroup::new("save_or_cv").required(true).multiple(true).args(["out", "cv"])
 ))]
 pub struct TrainArgs {
-    /// Training table (.csv or .parquet).
-    #[arg(long, value_name = "PATH")]
-    pub data: PathBuf,
+    /// Training table: a .csv or .parquet path, gs://bucket/object.csv (or .parquet),
+    /// bq://project.dataset.table, or a BigQuery query starting with SELECT or WITH (Google
+    /// Cloud sources need a build with `--features gcp`).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: TableSource,
     /// Output folder for the model bundle (replaced atomically if it exists); without it, only
     /// `--cv` runs and nothing is saved.
     #[arg(long, value_name = "DIR")]
@@ -205,9 +212,10 @@ pub struct TrainArgs {
     /// Seed of the split and of training [default: split.seed from the config].
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Held-out table to evaluate on; then all of --data is used for fitting (no split).
-    #[arg(long, value_name = "PATH")]
-    pub test_data: Option<PathBuf>,
+    /// Held-out table to evaluate on (any --data source); then all of --data is used for
+    /// fitting (no split).
+    #[arg(long, value_name = "SOURCE")]
+    pub test_data: Option<TableSource>,
     /// Also run stratified K-fold cross-validation on the whole table.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=50))]
     pub cv: Option<u32>,
@@ -219,9 +227,9 @@ pub struct PredictArgs {
     /// Model bundle folder.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Table to score (.csv or .parquet).
-    #[arg(long, value_name = "PATH")]
-    pub data: PathBuf,
+    /// Table to score: a .csv or .parquet path, gs://, bq:// or a query (as `train --data`).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: TableSource,
     /// Output table (.csv or .parquet), written atomically.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -236,9 +244,9 @@ pub struct EvaluateArgs {
     /// Model bundle folder.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Labelled table (.csv or .parquet).
-    #[arg(long, value_name = "PATH")]
-    pub data: PathBuf,
+    /// Labelled table: a .csv or .parquet path, gs://, bq:// or a query (as `train --data`).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: TableSource,
     /// Print one JSON object with the metrics.
     #[arg(long)]
     pub json: bool,

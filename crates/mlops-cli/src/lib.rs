@@ -60,8 +60,8 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
     mlops_booster::predict::set_preferred_kernel(settings.predict_kernel);
     match cli.command {
         Command::Train(args) => train::run(&settings, args),
-        Command::Predict(args) => predict::run(args),
-        Command::Evaluate(args) => evaluate::run(args),
+        Command::Predict(args) => predict::run(&settings, args),
+        Command::Evaluate(args) => evaluate::run(&settings, args),
         Command::GenData(args) => gen_data::run(&settings, args),
         Command::Models(command) => models::run(&settings, command),
         Command::Pipelines(command) => pipelines::run(&settings, command),

@@ -1,14 +1,16 @@
 //! `mlops predict`: batch-score a table with a saved model bundle.
 
+use mlops_domain::Settings;
 use mlops_model::ModelBundle;
 
 use crate::args::PredictArgs;
-use crate::context::BoxError;
+use crate::context::{fetch_table, BoxError};
 
 /// Run `mlops predict`.
-pub fn run(args: PredictArgs) -> Result<(), BoxError> {
+pub fn run(settings: &Settings, args: PredictArgs) -> Result<(), BoxError> {
     let bundle = ModelBundle::load(&args.model)?;
-    let t = mlops_core::predict::predict_file(&bundle, &args.data, &args.out)?;
+    let table = fetch_table(settings, &args.data)?;
+    let t = mlops_core::predict::predict_file(&bundle, &table.path, &args.out)?;
     if args.json {
         println!("{}", serde_json::to_string(&t)?);
     } else {
