@@ -21,8 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The image size budget (bytes, as `docker image inspect -f {{.Size}}` reports).
-const MAX_IMAGE_BYTES: u64 = 50_000_000;
+/// The image size budget (bytes, as `docker image inspect -f {{.Size}}` reports). The `mlops`
+/// binary carries Google's Cloud Storage and BigQuery clients (feature `gcp`, on in CI's
+/// `--all-features` build and in the image, whose pipeline steps read `bq://` and `gs://`):
+/// 47.9 MB stripped instead of 30.3 MB, a 55.7 MB image instead of 38.5 MB (measured).
+const MAX_IMAGE_BYTES: u64 = 60_000_000;
 /// The build context: sources and the prebuilt binaries, not target/ or bench/.
 const MAX_CONTEXT_BYTES: f64 = 300e6;
 /// The distroless user the Dockerfile runs as.
