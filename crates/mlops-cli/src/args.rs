@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use mlops_core::source::TableSource;
 
 /// Variables read by the logging set-up rather than by the settings.
 const LOG_VARIABLES: &[(&str, &str)] = &[
@@ -304,9 +305,11 @@ pub struct ImportXgboostArgs {
     clap::ArgGroup::new("save_or_cv").required(true).multiple(true).args(["out", "cv"])
 ))]
 pub struct TrainArgs {
-    /// Training table (.csv or .parquet).
-    #[arg(long, value_name = "PATH")]
-    pub data: PathBuf,
+    /// Training table: a .csv or .parquet path, gs://bucket/object.csv (or .parquet),
+    /// bq://project.dataset.table, or a BigQuery query starting with SELECT or WITH (Google
+    /// Cloud sources need a build with `--features gcp`).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: TableSource,
     /// Output folder for the model bundle (replaced atomically if it exists); without it, only
     /// `--cv` runs and nothing is saved.
     #[arg(long, value_name = "DIR")]
@@ -320,9 +323,10 @@ pub struct TrainArgs {
     /// Seed of the split and of training [default: split.seed from the config].
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Held-out table to evaluate on; then all of --data is used for fitting (no split).
-    #[arg(long, value_name = "PATH")]
-    pub test_data: Option<PathBuf>,
+    /// Held-out table to evaluate on (any --data source); then all of --data is used for
+    /// fitting (no split).
+    #[arg(long, value_name = "SOURCE")]
+    pub test_data: Option<TableSource>,
     /// Also run stratified K-fold cross-validation on the whole table.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=50))]
     pub cv: Option<u32>,
@@ -334,11 +338,13 @@ pub struct PredictArgs {
     /// Model bundle folder.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Table to score (.csv or .parquet).
-    #[arg(long, value_name = "PATH")]
-    pub data: PathBuf,
-    /// Output table (.csv or .parquet), written atomically.
-    #[arg(long, value_name = "FILE")]
+    /// Table to score: a .csv or .parquet path, gs://, bq:// or a query (as `train --data`).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: TableSource,
+    /// Output: a .csv or .parquet file (written atomically), or a BigQuery table
+    /// `bq://project.dataset.table` (created when missing, rows appended; builds with the
+    /// cargo feature `gcp`).
+    #[arg(long, value_name = "FILE|TABLE")]
     pub out: PathBuf,
     /// Print timings (read, encode, score, write) as JSON.
     #[arg(long)]
@@ -351,9 +357,9 @@ pub struct EvaluateArgs {
     /// Model bundle folder.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Labelled table (.csv or .parquet).
-    #[arg(long, value_name = "PATH")]
-    pub data: PathBuf,
+    /// Labelled table: a .csv or .parquet path, gs://, bq:// or a query (as `train --data`).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: TableSource,
     /// Print one JSON object with the metrics.
     #[arg(long)]
     pub json: bool,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use mlops_core::metrics::Metrics;
+use mlops_core::source::TableSource;
 use mlops_domain::{ModelConfig, Settings};
 use serde_json::{json, Map, Value};
 
@@ -59,4 +60,38 @@ pub fn print_metrics(title: &str, m: &Metrics) {
     );
     println!("  recall     {:.4}", m.recall);
     println!("  f1         {:.4}", m.f1);
+}
+
+/// A table source as a local file for the commands that read one: a local path is itself; a
+/// Google Cloud source is fetched into a temporary folder that lives as long as this value.
+#[derive(Debug)]
+pub struct LocalTable {
+    /// The file to read.
+    pub path: PathBuf,
+    /// The temporary folder of a download or query result, removed on drop.
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// Fetch `source` ([`mlops_core::source::fetch_from_env`]); queries and objects run in
+/// `GCP_PROJECT_ID` from the settings (`.env` included).
+pub fn fetch_table(settings: &Settings, source: &TableSource) -> Result<LocalTable, BoxError> {
+    if let TableSource::Local(path) = source {
+        return Ok(LocalTable {
+            path: path.clone(),
+            _scratch: None,
+        });
+    }
+    let scratch = tempfile::tempdir().map_err(|e| {
+        format!(
+            "cannot create a temporary folder in {} for `{source}`: {e}",
+            std::env::temp_dir().display()
+        )
+    })?;
+    tracing::info!(%source, "fetching the table");
+    let path =
+        mlops_core::source::fetch_from_env(source, settings.project_id.as_deref(), scratch.path())?;
+    Ok(LocalTable {
+        path,
+        _scratch: Some(scratch),
+    })
 }

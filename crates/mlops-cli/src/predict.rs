@@ -1,14 +1,20 @@
 //! `mlops predict`: batch-score a table with a saved model bundle.
 
+use mlops_domain::Settings;
 use mlops_model::ModelBundle;
 
 use crate::args::PredictArgs;
-use crate::context::BoxError;
+use crate::context::{fetch_table, BoxError};
 
 /// Run `mlops predict`.
-pub fn run(args: PredictArgs) -> Result<(), BoxError> {
+pub fn run(settings: &Settings, dry_run: bool, args: PredictArgs) -> Result<(), BoxError> {
     let bundle = ModelBundle::load(&args.model)?;
-    let t = mlops_core::predict::predict_file(&bundle, &args.data, &args.out)?;
+    let table = fetch_table(settings, &args.data)?;
+    let out_text = args.out.to_string_lossy().to_string();
+    if out_text.starts_with("bq://") {
+        return to_bigquery(settings, dry_run, &bundle, &table.path, &out_text);
+    }
+    let t = mlops_core::predict::predict_file(&bundle, &table.path, &args.out)?;
     if args.json {
         println!("{}", serde_json::to_string(&t)?);
     } else {
@@ -22,4 +28,51 @@ pub fn run(args: PredictArgs) -> Result<(), BoxError> {
         );
     }
     Ok(())
+}
+
+/// Score into a temporary CSV, then append it to the BigQuery table `out`.
+#[cfg(feature = "gcp")]
+fn to_bigquery(
+    settings: &Settings,
+    dry_run: bool,
+    bundle: &ModelBundle,
+    data: &std::path::Path,
+    out: &str,
+) -> Result<(), BoxError> {
+    let scratch = tempfile::tempdir()?;
+    let csv = scratch.path().join("predictions.csv");
+    let t = mlops_core::predict::predict_file(bundle, data, &csv)?;
+    let meta = &bundle.metadata;
+    // The model as "type trained at <time> on <data fingerprint>": enough to find its version.
+    let model = format!(
+        "{} {} {}",
+        meta.model_type.as_str(),
+        meta.created_at,
+        meta.data_fingerprint
+    );
+    let rows = crate::cloud::predictions::write(
+        settings,
+        dry_run,
+        &csv,
+        out,
+        meta.id_column.as_deref(),
+        &meta.label.column,
+        &model,
+    )?;
+    eprintln!("scored {} rows -> {out} ({rows} rows appended)", t.rows);
+    Ok(())
+}
+
+#[cfg(not(feature = "gcp"))]
+fn to_bigquery(
+    _: &Settings,
+    _: bool,
+    _: &ModelBundle,
+    _: &std::path::Path,
+    out: &str,
+) -> Result<(), BoxError> {
+    Err(format!(
+        "--out `{out}`: this build has no Google Cloud support: build with `--features gcp`"
+    )
+    .into())
 }

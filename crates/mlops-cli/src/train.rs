@@ -5,7 +5,7 @@ use mlops_domain::{ModelType, Settings};
 use serde_json::{json, Value};
 
 use crate::args::TrainArgs;
-use crate::context::{git_sha, load_config, metrics_json, print_metrics, BoxError};
+use crate::context::{fetch_table, git_sha, load_config, metrics_json, print_metrics, BoxError};
 use crate::progress::RoundProgress;
 
 /// The metrics reported for cross-validation, in print order.
@@ -14,8 +14,9 @@ const CV_METRICS: [&str; 6] = ["auc", "logloss", "accuracy", "precision", "recal
 /// Run `mlops train`.
 pub fn run(settings: &Settings, args: TrainArgs) -> Result<(), BoxError> {
     let config = load_config(settings, args.config.as_deref())?;
-    tracing::info!(data = %args.data.display(), "reading training data");
-    let data = prepare(&config, &args.data)?;
+    tracing::info!(data = %args.data, "reading training data");
+    let table = fetch_table(settings, &args.data)?;
+    let data = prepare(&config, &table.path)?;
     let options = TrainOptions {
         seed: args.seed,
         cv_folds: args.cv.map(|k| k as usize),
@@ -27,8 +28,9 @@ pub fn run(settings: &Settings, args: TrainArgs) -> Result<(), BoxError> {
     };
     let mut progress = RoundProgress::new(rounds);
     let outcome = match &args.test_data {
-        Some(test_path) => {
-            train_with_test_file(&config, &data, test_path, &options, &mut progress)?
+        Some(test_source) => {
+            let test = fetch_table(settings, test_source)?;
+            train_with_test_file(&config, &data, &test.path, &options, &mut progress)?
         }
         None => train(&config, &data, &options, &mut progress)?,
     };

@@ -13,7 +13,7 @@ use gcp_bigquery_client::error::BQError;
 use gcp_bigquery_client::model::data_format_options::DataFormatOptions;
 use gcp_bigquery_client::model::dataset::Dataset;
 use gcp_bigquery_client::model::field_type::FieldType;
-use gcp_bigquery_client::model::get_query_results_parameters::GetQueryResultsParameters;
+use gcp_bigquery_client::model::get_query_results_response::GetQueryResultsResponse;
 use gcp_bigquery_client::model::query_request::QueryRequest;
 use gcp_bigquery_client::model::table::Table;
 use gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest;
@@ -166,21 +166,26 @@ impl Gcp {
         let job_id = job.job_id.clone().unwrap_or_default();
         let location = job.location.clone();
         while !complete || token.is_some() {
-            let params = GetQueryResultsParameters {
-                format_options: Some(DataFormatOptions {
-                    use_int64_timestamp: Some(true),
-                }),
-                location: location.clone(),
-                max_results: Some(i32::try_from(page_size).unwrap_or(i32::MAX)),
-                page_token: token.clone(),
-                start_index: None,
-                timeout_ms: Some(60_000),
-            };
-            let page = self.bq_retry("read query results", &job_id, || {
-                client
-                    .job()
-                    .get_query_results(&project, &job_id, params.clone())
-            })?;
+            // By hand: the client sends its parameters through serde_urlencoded, which
+            // refuses the nested `formatOptions` ("unsupported value"), so every page after
+            // the first failed; the REST name is `formatOptions.useInt64Timestamp`.
+            let mut params = vec![
+                ("formatOptions.useInt64Timestamp", "true".to_string()),
+                ("maxResults", page_size.min(i32::MAX as u32).to_string()),
+                ("timeoutMs", "60000".to_string()),
+            ];
+            if let Some(token) = &token {
+                params.push(("pageToken", token.clone()));
+            }
+            if let Some(location) = &location {
+                params.push(("location", location.clone()));
+            }
+            let url = format!(
+                "{}/projects/{project}/queries/{job_id}",
+                self.config.bigquery_endpoint.trim_end_matches('/')
+            );
+            let page: GetQueryResultsResponse =
+                self.get_json("read query results", &job_id, &url, &params)?;
             query_errors(&job_id, page.errors.as_deref())?;
             if !page.job_complete.unwrap_or(false) {
                 complete = false;

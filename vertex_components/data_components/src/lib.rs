@@ -1,5 +1,6 @@
 //! Data components. A Dataset artifact is a folder holding `data.parquet`.
 
+use mlops_core::source::TableSource;
 use mlops_domain::ModelConfig;
 use mlops_pipeline::component::{ComponentError, StepContext};
 use mlops_pipeline::{ArtifactType, Component, ComponentSpec, Context, ParamType, Port};
@@ -20,8 +21,12 @@ pub fn dataset_file(ctx: &Context, name: &str) -> Result<std::path::PathBuf, Com
     Ok(ctx.input_path(name)?.join(DATA_FILE))
 }
 
-/// `extract_data`: read the source table (CSV or Parquet; BigQuery comes with the cloud
-/// issue) into a Dataset artifact.
+/// `extract_data`: read the source table into a Dataset artifact. The `source` parameter is
+/// anything [`mlops_core::source::TableSource`] accepts: a CSV or Parquet path (relative to
+/// the folder the pipeline was started from, as [`Context::path`] resolves it), a `gs://`
+/// object (through the `/gcs/` mount inside Vertex AI), a `bq://` table or a query; the last
+/// two, and `gs://` outside Vertex AI, need the cargo feature `gcp` and read their
+/// connection settings from the environment ([`mlops_core::source::gcp_config_from_env`]).
 pub struct ExtractData;
 
 impl Component for ExtractData {
@@ -32,7 +37,8 @@ impl Component for ExtractData {
             inputs: vec![Port::param(
                 "source",
                 ParamType::String,
-                "Path of a CSV or Parquet table",
+                "Table to read (a CSV or Parquet path, gs://bucket/object.csv or .parquet, \
+                 bq://project.dataset.table, or a query starting with SELECT or WITH)",
             )],
             outputs: vec![Port::artifact(
                 "dataset",
@@ -43,19 +49,30 @@ impl Component for ExtractData {
     }
 
     fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
-        let path = ctx.path("source")?;
-        let source = path.display().to_string();
+        let text = ctx.str("source")?;
+        let mut source: TableSource = text
+            .parse()
+            .step("use input parameter `source` as a table source")?;
+        if let TableSource::Local(_) = source {
+            source = TableSource::Local(ctx.path("source")?);
+        }
+        // Downloads and query results live only until they are copied into the artifact.
+        let scratch = tempfile::tempdir()
+            .map_err(|e| ComponentError::io("create a folder in", &std::env::temp_dir(), e))?;
+        let path = mlops_core::source::fetch_from_env(&source, None, scratch.path())
+            .step_with(|| format!("fetch the source table `{source}`"))?;
         let mut df = mlops_core::table::read_table(&path)
             .step_with(|| format!("read the source table `{source}`"))?;
         let out = ctx.output_path("dataset")?;
         mlops_core::table::write_table(&mut df, &out.join(DATA_FILE))
             .step("write the Dataset artifact")?;
+        // The table as read: the local file, the downloaded object, or the query's Parquet.
         let fingerprint = mlops_core::train::fingerprint(&path)
             .step_with(|| format!("fingerprint the source table `{source}`"))?;
         let mut meta = Map::new();
         meta.insert("rows".into(), json!(df.height()));
         meta.insert("columns".into(), json!(df.width()));
-        meta.insert("source".into(), json!(source));
+        meta.insert("source".into(), json!(source.to_string()));
         meta.insert("fingerprint".into(), json!(fingerprint));
         ctx.set_metadata("dataset", meta);
         Ok(())

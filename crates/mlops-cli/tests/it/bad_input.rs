@@ -194,3 +194,64 @@ fn unsupported_output_type_is_refused_before_any_work() {
     let err = predict_fails(&model, &churn_csv(), &dir.path().join("out.xlsx"));
     assert!(err.contains("unsupported file type"), "{err}");
 }
+
+/// A `--data` that is no table source is a usage error naming the value and every accepted
+/// form; nothing is written.
+#[test]
+fn unusable_source_names_the_accepted_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    for bad in [
+        "s3://bucket/t.csv",
+        "gs://bucket/t.json",
+        "bq://project.dataset",
+    ] {
+        let out_status = run(mlops().args(["train", "--data", bad, "--out"]).arg(&out));
+        assert_eq!(out_status.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8(out_status.stderr).unwrap();
+        assert!(
+            err.contains(&format!("`{bad}` is not a table source"))
+                && err.contains("bq://project.dataset.table")
+                && err.contains("SELECT or WITH"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// A build without the `gcp` feature names it for every source that needs Google Cloud.
+#[cfg(not(feature = "gcp"))]
+#[test]
+fn cloud_sources_without_gcp_name_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    for source in ["bq://p.d.t", "SELECT 1", "gs://bucket/t.csv"] {
+        let err = train_fails(Path::new(source), &dir.path().join("model"));
+        assert!(
+            err.contains(&format!("`{source}`"))
+                && err.contains(
+                    "this build has no Google Cloud support: build with `--features gcp`"
+                ),
+            "{err}"
+        );
+    }
+}
+
+/// A query needs a project to run in: without `GCP_PROJECT_ID` the error says so before any
+/// request.
+#[cfg(feature = "gcp")]
+#[test]
+fn query_without_a_project_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let err = fails(
+        mlops()
+            .env_remove("GCP_PROJECT_ID")
+            .args(["train", "--data", "SELECT * FROM `p.d.t`", "--out"])
+            .arg(&out),
+    );
+    assert!(
+        err.contains("GCP_PROJECT_ID is not set") && err.contains("SELECT * FROM `p.d.t`"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -3,7 +3,8 @@
 //!
 //! Test tiers: plain `cargo test` runs everything that needs only this workspace; the
 //! `python-tests` feature adds the tests that run Python from `.venv` (`xgboost`, `kfp`), and
-//! `container-tests` the Docker image test. `cargo xtask ci` turns both on.
+//! `container-tests` the Docker image test, `cloud-tests` the Google Cloud sources against the
+//! BigQuery and Cloud Storage emulators (from `.venv` too). `cargo xtask ci` turns them all on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
@@ -14,7 +15,11 @@ mod gcp;
 mod bad_input;
 mod cli;
 #[cfg(feature = "cloud-tests")]
+mod cloud_data;
+#[cfg(feature = "cloud-tests")]
 mod cloud_faults;
+#[cfg(feature = "cloud-tests")]
+mod cloud_pipeline;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
 mod cloud_storage_root;
