@@ -47,12 +47,7 @@ impl Cloud {
     fn start() -> Cloud {
         let gcs = gcs_emulator();
         let bq = bq_emulator(PROJECT, DATASET);
-        let fake = Fake::start_with(&[
-            "--gcs-upstream",
-            &gcs.url(),
-            "--bq-upstream",
-            &bq.url(),
-        ]);
+        let fake = Fake::start_with(&["--gcs-upstream", &gcs.url(), "--bq-upstream", &bq.url()]);
         let (status, body) = fake.control(
             "POST",
             &format!("/storage/v1/b?project={PROJECT}"),
@@ -106,7 +101,10 @@ impl Cloud {
             .env("MLOPS_VERTEX_ENDPOINT", &url)
             .env("STORAGE_EMULATOR_HOST", &url)
             .env("BIGQUERY_EMULATOR_HOST", &url)
-            .env("GCE_METADATA_HOST", format!("127.0.0.1:{}", self.fake.process.port));
+            .env(
+                "GCE_METADATA_HOST",
+                format!("127.0.0.1:{}", self.fake.process.port),
+            );
         cmd
     }
 }
@@ -122,10 +120,16 @@ fn training_reads_bigquery_writes_to_the_bucket_and_registers_on_vertex() {
             .env("MLOPS_LOCAL_ROOT", local_root.path())
             .args(["pipelines", "run", "training", "--no-cache"])
             .args(["--pipeline-root", &format!("gs://{BUCKET}/root")])
-            .args(["--param", &format!("data_path=bq://{PROJECT}.{DATASET}.wa_churn")])
+            .args([
+                "--param",
+                &format!("data_path=bq://{PROJECT}.{DATASET}.wa_churn"),
+            ])
             .args(["--param", &format!("registry={registry}")])
             .args(["--param", "model_name=churn_churn"])
-            .args(["--param", "serving_image=registry.example/churn-mlops-serve:abc"])
+            .args([
+                "--param",
+                "serving_image=registry.example/churn-mlops-serve:abc",
+            ])
             .args(["--param", "n_estimators=40"])
             .args(["--json"]));
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -135,17 +139,33 @@ fn training_reads_bigquery_writes_to_the_bucket_and_registers_on_vertex() {
     };
     let first = train("first run");
     let tasks = &first["tasks"];
-    assert_eq!(tasks["extract-data"]["outputs"]["artifacts"]["dataset"]["metadata"]["rows"], json!(7043));
+    assert_eq!(
+        tasks["extract-data"]["outputs"]["artifacts"]["dataset"]["metadata"]["rows"],
+        json!(7043)
+    );
 
-    let uploads = cloud.fake.requests_to("aiplatform.projects.locations.models.upload");
+    let uploads = cloud
+        .fake
+        .requests_to("aiplatform.projects.locations.models.upload");
     assert_eq!(uploads.len(), 1, "{uploads:#?}");
     let model = &uploads[0]["body"]["model"];
     let artifact = model["artifactUri"].as_str().unwrap();
-    assert!(artifact.starts_with(&format!("gs://{BUCKET}/root/")), "{artifact}");
-    assert_eq!(model["containerSpec"]["imageUri"], json!("registry.example/churn-mlops-serve:abc"));
+    assert!(
+        artifact.starts_with(&format!("gs://{BUCKET}/root/")),
+        "{artifact}"
+    );
+    assert_eq!(
+        model["containerSpec"]["imageUri"],
+        json!("registry.example/churn-mlops-serve:abc")
+    );
     assert_eq!(model["containerSpec"]["command"], json!(["mlops-serve"]));
     let listed = ok(cloud.mlops("nprod").args(["models", "list"]));
-    assert!(listed.lines().any(|l| l.trim_start().starts_with('1') && l.contains("champion")), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.trim_start().starts_with('1') && l.contains("champion")),
+        "{listed}"
+    );
 
     // The same data and seed again: the candidate ties the champion (read back from its gs://
     // artifactUri), so nothing new is registered.
@@ -153,7 +173,13 @@ fn training_reads_bigquery_writes_to_the_bucket_and_registers_on_vertex() {
     let compare = &second["tasks"]["compare-champion"]["outputs"]["parameters"];
     assert_eq!(compare["champion_version"], json!("1"), "{compare}");
     assert_eq!(compare["is_better"], json!(false), "{compare}");
-    assert_eq!(cloud.fake.requests_to("aiplatform.projects.locations.models.upload").len(), 1);
+    assert_eq!(
+        cloud
+            .fake
+            .requests_to("aiplatform.projects.locations.models.upload")
+            .len(),
+        1
+    );
     cloud.fake.assert_no_violations();
 }
 
@@ -168,7 +194,12 @@ fn predictions_land_in_a_bigquery_table_and_read_back() {
         .mlops("local")
         .args(["predict", "--model"])
         .arg(&model)
-        .args(["--data", &format!("bq://{PROJECT}.{DATASET}.wa_churn"), "--out", &table]));
+        .args([
+            "--data",
+            &format!("bq://{PROJECT}.{DATASET}.wa_churn"),
+            "--out",
+            &table,
+        ]));
     // Read back through BigQuery, and compare with the same model scoring the CSV locally.
     let local = work.path().join("local.csv");
     ok(mlops()
@@ -191,7 +222,10 @@ fn predictions_land_in_a_bigquery_table_and_read_back() {
         1000,
         &mut |schema, rows| {
             columns = schema.iter().map(|c| c.name.clone()).collect();
-            let at = schema.iter().position(|c| c.name == "churn_probability").unwrap();
+            let at = schema
+                .iter()
+                .position(|c| c.name == "churn_probability")
+                .unwrap();
             for r in rows {
                 let p: f64 = r[at].as_deref().unwrap().parse().unwrap();
                 *got.entry(format!("{p:.6}")).or_default() += 1;
@@ -200,7 +234,13 @@ fn predictions_land_in_a_bigquery_table_and_read_back() {
         },
     )
     .unwrap();
-    assert!(columns.contains(&"churn_predicted".to_string()), "{columns:?}");
-    assert_eq!(got, expected, "BigQuery holds other probabilities than the local scoring");
+    assert!(
+        columns.contains(&"churn_predicted".to_string()),
+        "{columns:?}"
+    );
+    assert_eq!(
+        got, expected,
+        "BigQuery holds other probabilities than the local scoring"
+    );
     cloud.fake.assert_no_violations();
 }

@@ -18,9 +18,9 @@ mod cli;
 mod cloud_data;
 #[cfg(feature = "cloud-tests")]
 mod cloud_faults;
+mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
 mod cloud_pipeline;
-mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
 mod cloud_storage_root;
 #[cfg(feature = "cloud-tests")]
