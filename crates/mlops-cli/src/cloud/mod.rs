@@ -43,7 +43,8 @@ pub fn connect_storage(settings: &Settings) -> Result<Gcp, BoxError> {
     gcp(settings, project, false)
 }
 
-fn gcp(settings: &Settings, project: String, dry_run: bool) -> Result<Gcp, BoxError> {
+/// A connection to `project` with the settings' endpoints and credentials.
+pub(crate) fn gcp(settings: &Settings, project: String, dry_run: bool) -> Result<Gcp, BoxError> {
     let mut config = GcpConfig::new(project, &settings.region);
     config.vertex_endpoint = settings.vertex_endpoint();
     config.storage_endpoint = settings.storage_endpoint();

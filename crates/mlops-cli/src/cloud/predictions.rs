@@ -55,15 +55,8 @@ pub fn write(
     model: &str,
 ) -> Result<u64, BoxError> {
     let (project, dataset, name) = parse_table(table)?;
-    let mut config = mlops_gcp::GcpConfig::new(project, &settings.region);
-    config.storage_endpoint = settings.storage_endpoint();
-    config.bigquery_endpoint = settings.bigquery_endpoint();
-    config.auth = match settings.gcp_auth {
-        mlops_domain::settings::GcpAuth::Anonymous => mlops_gcp::Auth::Anonymous,
-        mlops_domain::settings::GcpAuth::Adc => mlops_gcp::Auth::ApplicationDefault,
-    };
-    config.dry_run = dry_run;
-    let gcp = mlops_gcp::Gcp::new(config)?;
+    // The table names its project; endpoints and credentials come from the settings.
+    let gcp = super::gcp(settings, project, dry_run)?;
     let columns = schema(id_column, label);
     gcp.ensure_table(&dataset, &name, &columns)?;
     let file =
