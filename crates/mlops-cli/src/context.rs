@@ -73,13 +73,25 @@ pub struct LocalTable {
 }
 
 /// Fetch `source` ([`mlops_core::source::fetch_from_env`]); queries and objects run in
-/// `GCP_PROJECT_ID` from the settings (`.env` included).
-pub fn fetch_table(settings: &Settings, source: &TableSource) -> Result<LocalTable, BoxError> {
+/// `GCP_PROJECT_ID` from the settings (`.env` included). With `dry_run`, a Google Cloud source
+/// is not read: its request is printed and `None` returned (the caller stops there).
+pub fn fetch_table(
+    settings: &Settings,
+    dry_run: bool,
+    source: &TableSource,
+) -> Result<Option<LocalTable>, BoxError> {
     if let TableSource::Local(path) = source {
-        return Ok(LocalTable {
+        return Ok(Some(LocalTable {
             path: path.clone(),
             _scratch: None,
-        });
+        }));
+    }
+    if dry_run {
+        // The read is the only request such a command sends; without its rows there is
+        // nothing to train or score, so the command stops after printing it.
+        crate::cloud::print_fetch(settings, source)?;
+        eprintln!("dry run: `{source}` was not read, so nothing else was done");
+        return Ok(None);
     }
     let scratch = tempfile::tempdir().map_err(|e| {
         format!(
@@ -90,8 +102,8 @@ pub fn fetch_table(settings: &Settings, source: &TableSource) -> Result<LocalTab
     tracing::info!(%source, "fetching the table");
     let path =
         mlops_core::source::fetch_from_env(source, settings.project_id.as_deref(), scratch.path())?;
-    Ok(LocalTable {
+    Ok(Some(LocalTable {
         path,
         _scratch: Some(scratch),
-    })
+    }))
 }

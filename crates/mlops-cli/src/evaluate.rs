@@ -8,9 +8,11 @@ use crate::args::EvaluateArgs;
 use crate::context::{fetch_table, metrics_json, print_metrics, BoxError};
 
 /// Run `mlops evaluate`.
-pub fn run(settings: &Settings, args: EvaluateArgs) -> Result<(), BoxError> {
+pub fn run(settings: &Settings, dry_run: bool, args: EvaluateArgs) -> Result<(), BoxError> {
     let bundle = ModelBundle::load(&args.model)?;
-    let table = fetch_table(settings, &args.data)?;
+    let Some(table) = fetch_table(settings, dry_run, &args.data)? else {
+        return Ok(());
+    };
     let m = mlops_core::train::evaluate_file(&bundle, &table.path)?;
     if args.json {
         println!("{}", Value::Object(metrics_json(&m)));

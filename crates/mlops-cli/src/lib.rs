@@ -71,9 +71,9 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
     mlops_booster::predict::set_preferred_kernel(settings.predict_kernel);
     let dry_run = cli.global.dry_run;
     match cli.command {
-        Command::Train(args) => train::run(&settings, args),
+        Command::Train(args) => train::run(&settings, dry_run, args),
         Command::Predict(args) => predict::run(&settings, dry_run, args),
-        Command::Evaluate(args) => evaluate::run(&settings, args),
+        Command::Evaluate(args) => evaluate::run(&settings, dry_run, args),
         Command::GenData(args) => gen_data::run(&settings, args),
         Command::Models(command) => models::run(&settings, dry_run, command),
         Command::Pipelines(command) => pipelines::run(&settings, dry_run, command),

@@ -23,6 +23,11 @@ pub fn models(_: &Settings, _: bool, _: ModelsCommand) -> Result<(), BoxError> {
     Err(NO_GCP.into())
 }
 
+/// `--dry-run` of a command that reads a Google Cloud table.
+pub fn print_fetch(_: &Settings, _: &mlops_core::source::TableSource) -> Result<(), BoxError> {
+    Err(NO_GCP.into())
+}
+
 /// The store behind `mlops pipelines run --pipeline-root gs://…`.
 pub fn artifact_store(
     _: &Settings,

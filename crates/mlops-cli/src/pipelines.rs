@@ -18,6 +18,7 @@ pub fn run(settings: &Settings, dry_run: bool, command: PipelinesCommand) -> Res
     match command {
         PipelinesCommand::List => list(),
         PipelinesCommand::Compile(args) => compile(settings, args),
+        PipelinesCommand::Run(args) if dry_run => print_run_plan(settings, &args),
         PipelinesCommand::Run(args) => run_and_summarise(settings, args),
         cloud @ (PipelinesCommand::Upload(_)
         | PipelinesCommand::Submit(_)
@@ -205,6 +206,41 @@ fn compile(settings: &Settings, args: CompileArgs) -> Result<(), BoxError> {
         files.len(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `pipelines run --dry-run`: what a run writes to a `gs://` root depends on what its steps
+/// produce, so instead of requests this prints the plan (one JSON line: the pipeline, its
+/// root and its top-level tasks) and runs nothing.
+fn print_run_plan(settings: &Settings, args: &RunArgs) -> Result<(), BoxError> {
+    let root = args
+        .pipeline_root
+        .clone()
+        .unwrap_or_else(|| settings.pipeline_root());
+    let ir: mlops_pipeline::PipelineSpec = match &args.ir {
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        )
+        .map_err(|e| format!("{} is not KFP IR: {e}", path.display()))?,
+        None => {
+            let def = defs::find(&args.name)?;
+            let config = load_config(settings, args.config.as_deref())?;
+            let pipeline = (def.build)(&config, settings)?;
+            mlops_pipeline::compile_spec(&pipeline, &CompileOptions::default())
+        }
+    };
+    let tasks: Vec<&String> = ir
+        .root
+        .iter()
+        .flat_map(|root| root.dag.iter())
+        .flat_map(|dag| dag.tasks.keys())
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({"dry_run": true, "pipeline": args.name, "pipeline_root": root,
+                           "tasks": tasks, "params": args.params})
+    );
+    eprintln!("dry run: the pipeline was not run and nothing was sent");
     Ok(())
 }
 

@@ -9,7 +9,9 @@ use crate::context::{fetch_table, BoxError};
 /// Run `mlops predict`.
 pub fn run(settings: &Settings, dry_run: bool, args: PredictArgs) -> Result<(), BoxError> {
     let bundle = ModelBundle::load(&args.model)?;
-    let table = fetch_table(settings, &args.data)?;
+    let Some(table) = fetch_table(settings, dry_run, &args.data)? else {
+        return Ok(());
+    };
     let out_text = args.out.to_string_lossy().to_string();
     if out_text.starts_with("bq://") {
         return to_bigquery(settings, dry_run, &bundle, &table.path, &out_text);

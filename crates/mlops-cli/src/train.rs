@@ -12,10 +12,18 @@ use crate::progress::RoundProgress;
 const CV_METRICS: [&str; 6] = ["auc", "logloss", "accuracy", "precision", "recall", "f1"];
 
 /// Run `mlops train`.
-pub fn run(settings: &Settings, args: TrainArgs) -> Result<(), BoxError> {
+pub fn run(settings: &Settings, dry_run: bool, args: TrainArgs) -> Result<(), BoxError> {
     let config = load_config(settings, args.config.as_deref())?;
     tracing::info!(data = %args.data, "reading training data");
-    let table = fetch_table(settings, &args.data)?;
+    // Both tables are fetched before training, so that a dry run prints every read.
+    let table = fetch_table(settings, dry_run, &args.data)?;
+    let test = match &args.test_data {
+        Some(source) => Some(fetch_table(settings, dry_run, source)?),
+        None => None,
+    };
+    let (Some(table), Some(test)) = (table, test.map_or(Some(None), |t| t.map(Some))) else {
+        return Ok(()); // a dry run
+    };
     let data = prepare(&config, &table.path)?;
     let options = TrainOptions {
         seed: args.seed,
@@ -27,11 +35,8 @@ pub fn run(settings: &Settings, args: TrainArgs) -> Result<(), BoxError> {
         _ => 1,
     };
     let mut progress = RoundProgress::new(rounds);
-    let outcome = match &args.test_data {
-        Some(test_source) => {
-            let test = fetch_table(settings, test_source)?;
-            train_with_test_file(&config, &data, &test.path, &options, &mut progress)?
-        }
+    let outcome = match &test {
+        Some(test) => train_with_test_file(&config, &data, &test.path, &options, &mut progress)?,
         None => train(&config, &data, &options, &mut progress)?,
     };
     progress.finish();

@@ -58,6 +58,39 @@ pub(crate) fn gcp(settings: &Settings, project: String, dry_run: bool) -> Result
     Ok(Gcp::new(config)?)
 }
 
+/// `--dry-run` of a command that reads `source` (`--data gs://…|bq://…|SELECT …`): print the
+/// read it would send (`storage.objects.get` or `bigquery.jobs.query`) and send nothing.
+pub fn print_fetch(
+    settings: &Settings,
+    source: &mlops_core::source::TableSource,
+) -> Result<(), BoxError> {
+    use mlops_core::source::TableSource;
+    let project = || {
+        source
+            .project(settings.project_id.as_deref())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                format!("GCP_PROJECT_ID is not set, and it names the project that reads `{source}`")
+            })
+    };
+    match source {
+        TableSource::Local(_) => {}
+        TableSource::Gcs { bucket, object } => mlops_gcp::DryRun::new(
+            "storage.objects.get",
+            format!("gs://{bucket}/{object}"),
+            &serde_json::Value::Null,
+        )
+        .print(),
+        TableSource::BigQueryTable { .. } | TableSource::Query(_) => mlops_gcp::DryRun::new(
+            "bigquery.jobs.query",
+            format!("projects/{}", project()?),
+            &serde_json::json!({"query": source.sql(), "useLegacySql": false}),
+        )
+        .print(),
+    }
+    Ok(())
+}
+
 /// Vertex AI commands need a cloud environment: say which variables make one.
 pub fn require_cloud(settings: &Settings) -> Result<(), BoxError> {
     if settings.environment.is_cloud() {

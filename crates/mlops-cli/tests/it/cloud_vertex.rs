@@ -156,6 +156,44 @@ fn dry_run_prints_each_request_and_sends_nothing() {
         "10",
     ]));
     assert!(out.contains("endpoints.deployModel"), "{out}");
+    // Commands that only read print their reads and stop there.
+    let out = ok(mlops_cloud(&fake).args([
+        "--dry-run",
+        "train",
+        "--data",
+        "bq://other-project.churn.customers",
+        "--test-data",
+        "gs://bucket/holdout.parquet",
+        "--cv",
+        "5",
+    ]));
+    let reads: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reads.len(), 2, "{out}");
+    assert_eq!(reads[0]["method"], json!("bigquery.jobs.query"));
+    assert_eq!(reads[0]["resource"], json!("projects/other-project"));
+    assert_eq!(
+        reads[0]["body"]["query"],
+        json!("SELECT * FROM `other-project.churn.customers`")
+    );
+    assert_eq!(reads[1]["method"], json!("storage.objects.get"));
+    assert_eq!(reads[1]["resource"], json!("gs://bucket/holdout.parquet"));
+    let out = ok(mlops_cloud(&fake).args([
+        "--dry-run",
+        "pipelines",
+        "run",
+        "training",
+        "--pipeline-root",
+        &format!("gs://{BUCKET}/root"),
+    ]));
+    let plan: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(plan["pipeline_root"], json!(format!("gs://{BUCKET}/root")));
+    assert!(
+        plan["tasks"].as_array().unwrap().contains(&json!("train")),
+        "{plan}"
+    );
     assert!(
         fake.requests().is_empty(),
         "a dry run sent {:#?}",
