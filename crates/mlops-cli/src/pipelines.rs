@@ -79,8 +79,20 @@ pub fn compile_options(
     Ok(CompileOptions {
         image,
         default_pipeline_root: Some(settings.pipeline_root()),
+        env: cloud_env(settings),
         ..CompileOptions::default()
     })
+}
+
+/// The variables every step's container gets in nprod/prod: components that read BigQuery or
+/// Cloud Storage (`extract_data` with a query, `gs://` outside the mount) bill the project
+/// and use the region, as the commands do.
+fn cloud_env(settings: &Settings) -> Vec<(String, String)> {
+    let mut env = vec![("GCP_REGION".to_string(), settings.region.clone())];
+    if let Some(project) = &settings.project_id {
+        env.insert(0, ("GCP_PROJECT_ID".to_string(), project.clone()));
+    }
+    env
 }
 
 /// The tag of the pipeline image: `IMAGE_TAG`, else `git rev-parse --short=12 HEAD` in the

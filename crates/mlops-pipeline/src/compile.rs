@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::dag::{Pipeline, Source, Task};
 use crate::ir::model::{
     ArtifactSource, ArtifactSpec, CachingOptions, ComponentRef, ContainerSpec, DagSpec,
-    Definitions, DeploymentSpec, ExecutorSpec, IrComponent, ParameterSource, ParameterSpec,
+    Definitions, DeploymentSpec, EnvVar, ExecutorSpec, IrComponent, ParameterSource, ParameterSpec,
     PipelineInfo, PipelineSpec, PipelineTaskSpec, Resources, RuntimeValue, TaskInfo, TaskInputs,
     TaskOutputArtifact, TaskOutputParameter, TriggerPolicy,
 };
@@ -33,6 +33,9 @@ pub struct CompileOptions {
     /// `defaultPipelineRoot` (`gs://bucket/pipeline_root`): where Vertex AI puts the run's
     /// artifacts when the submitter names no root. `None` leaves the field out.
     pub default_pipeline_root: Option<String>,
+    /// Environment variables set in every step's container, as (name, value): in nprod/prod
+    /// the project and region, which components that read BigQuery or Cloud Storage need.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for CompileOptions {
@@ -41,6 +44,7 @@ impl Default for CompileOptions {
             image: "churn-mlops:local".into(),
             command: "mlops-component".into(),
             default_pipeline_root: None,
+            env: Vec::new(),
         }
     }
 }
@@ -245,6 +249,15 @@ impl<'a> Compiler<'a> {
                 .map(str::to_string)
                 .to_vec(),
             resources: (resources != Resources::default()).then_some(resources),
+            env: self
+                .options
+                .env
+                .iter()
+                .map(|(name, value)| EnvVar {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
         };
         self.executors.insert(
             exec,

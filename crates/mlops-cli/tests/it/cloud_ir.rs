@@ -133,6 +133,15 @@ fn cloud_ir_names_only_cloud_resources_in_nprod_and_prod() {
                     "europe-west4-docker.pkg.dev/acme-churn-1/mlops/churn-mlops:3f2a9c1d0b7e",
                     "{what}: {executor}"
                 );
+                // A step that reads BigQuery or Cloud Storage knows its project and region.
+                assert_eq!(
+                    ir["deploymentSpec"]["executors"][&executor]["container"]["env"],
+                    serde_json::json!([
+                        {"name": "GCP_PROJECT_ID", "value": "acme-churn-1"},
+                        {"name": "GCP_REGION", "value": "europe-west4"}
+                    ]),
+                    "{what}: {executor}"
+                );
             }
             assert_eq!(
                 ir["defaultPipelineRoot"], "gs://acme-pipelines/churn/pipeline_root",
@@ -222,6 +231,7 @@ fn cloud_and_local_ir_differ_only_in_the_environment_defaults() {
             .collect();
         for at in &changed {
             let expected = at.ends_with("/container/image")
+                || at.contains("/container/env/")
                 || at.as_str() == "/defaultPipelineRoot"
                 || [
                     "/root/inputDefinitions/parameters/data_path/defaultValue",

@@ -402,6 +402,18 @@ pub struct ContainerSpec {
     /// Limits and requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Environment variables of the container (`PipelineContainerSpec.EnvVar`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+}
+
+/// `PipelineContainerSpec.EnvVar`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
 }
 
 /// `PipelineContainerSpec.ResourceSpec`: string quantities, and the numbers older backends read.

@@ -48,7 +48,9 @@ pub(super) fn run_step(
     cmd.args(&command[1..])
         .args(&args)
         .current_dir(task_dir)
-        .env(crate::component::WORKDIR_ENV, &ctx.caller_dir);
+        .env(crate::component::WORKDIR_ENV, &ctx.caller_dir)
+        // As on Vertex AI: the container's own variables, over the runner's environment.
+        .envs(container.env.iter().map(|v| (&v.name, &v.value)));
     if let Some(mount) = &ctx.layout.mount {
         // The stand-in for Vertex AI's /gcs: `local_path` maps gs:// URIs there.
         cmd.env(crate::component::GCS_MOUNT_ENV, mount);

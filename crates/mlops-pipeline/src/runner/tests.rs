@@ -105,6 +105,36 @@ fn a_step_runs_in_its_task_folder() {
     assert!(task_dir.join("log.txt").exists());
 }
 
+#[test]
+fn a_step_gets_its_container_env() {
+    let mut spec = ir(
+        json!({}),
+        json!({"probe": {"taskInfo": {"name": "probe"}, "componentRef": {"name": "comp-probe"}}}),
+        json!({"comp-probe": {
+            "executorLabel": "exec-probe",
+            "outputDefinitions": {"parameters": {"project": {"parameterType": "STRING"}}}
+        }}),
+        &[(
+            "exec-probe",
+            json!([
+                "sh",
+                "-c",
+                emit("project", "\\\"$GCP_PROJECT_ID\\\""),
+                "probe",
+                "{{$.outputs.output_file}}"
+            ]),
+        )],
+    );
+    spec["deploymentSpec"]["executors"]["exec-probe"]["container"]["env"] =
+        json!([{"name": "GCP_PROJECT_ID", "value": "from-the-ir"}]);
+    let f = Fixture::new(&spec);
+    let record = f.run(&[]).unwrap();
+    assert_eq!(
+        record.tasks["probe"].outputs.parameters["project"],
+        json!("from-the-ir")
+    );
+}
+
 /// `copy` (never cached) copies the file named by `source` into its `data` artifact;
 /// `count` (cached) reports the artifact's byte count.
 fn copy_then_count() -> Value {
