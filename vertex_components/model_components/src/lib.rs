@@ -15,15 +15,19 @@ use serde_json::{json, Map};
 pub mod vertex_registry;
 
 /// The registry a `registry` parameter names: a local folder, or the Vertex AI Model Registry
-/// (`vertex://projects/{p}/locations/{r}`, cargo feature `gcp`).
-enum Registry {
+/// (`vertex://projects/{p}/locations/{r}`, cargo feature `gcp`). Components that need a
+/// champion (training's comparison, batch prediction) open it from their `registry` parameter.
+pub enum Registry {
+    /// A folder ([`LocalRegistry`]).
     Local(LocalRegistry),
+    /// The Vertex AI Model Registry.
     #[cfg(feature = "gcp")]
     Vertex(Box<vertex_registry::VertexRegistry>),
 }
 
 impl Registry {
-    fn open(ctx: &Context) -> Result<Registry, ComponentError> {
+    /// The registry named by the component's `registry` parameter.
+    pub fn open(ctx: &Context) -> Result<Registry, ComponentError> {
         let text = ctx.str("registry")?;
         if text.starts_with("vertex://") {
             #[cfg(feature = "gcp")]
@@ -38,7 +42,8 @@ impl Registry {
         Ok(Registry::Local(LocalRegistry::new(ctx.path("registry")?)))
     }
 
-    fn describe(&self) -> String {
+    /// Where it is, for messages.
+    pub fn describe(&self) -> String {
         match self {
             Registry::Local(r) => r.root().display().to_string(),
             #[cfg(feature = "gcp")]
@@ -47,7 +52,7 @@ impl Registry {
     }
 
     /// The champion's version (fails closed: only a registry without one says `None`).
-    fn champion(&self, name: &str) -> Result<Option<u32>, ComponentError> {
+    pub fn champion(&self, name: &str) -> Result<Option<u32>, ComponentError> {
         match self {
             Registry::Local(r) => r.champion(name).step_with(|| {
                 format!(
@@ -61,7 +66,7 @@ impl Registry {
     }
 
     /// The champion's bundle.
-    fn champion_bundle(&self, name: &str, version: u32) -> Result<ModelBundle, ComponentError> {
+    pub fn champion_bundle(&self, name: &str, version: u32) -> Result<ModelBundle, ComponentError> {
         match self {
             Registry::Local(r) => ModelBundle::load(r.version_path(name, version))
                 .step_with(|| format!("load champion version {version}")),
