@@ -82,6 +82,9 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Write a synthetic table with the config's schema, resampled from real rows.
     GenData(GenDataArgs),
+    /// Write the later outcomes (did the customer churn, and when was it known) for a fraction
+    /// of the rows of a predictions table, for monitoring demos and tests.
+    GenOutcomes(GenOutcomesArgs),
     /// Work with model bundles and the local model registry.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -349,6 +352,21 @@ pub struct PredictArgs {
     /// Print timings (read, encode, score, write) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Copy this input column to the output first (default: the config's `id_column`, when
+    /// the table has it).
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
+    /// Write a predictions table instead of `<label>_probability`/`<label>_predicted`: the id
+    /// column, `probability`, `label` (1 at or above the model's threshold, else 0),
+    /// `model_name`, `model_version` and `scored_at` (UTC, the time of the run).
+    #[arg(long)]
+    pub table: bool,
+    /// `model_name` of `--table` [default: the model type, e.g. boosted_trees].
+    #[arg(long, value_name = "NAME", requires = "table")]
+    pub model_name: Option<String>,
+    /// `model_version` of `--table` [default: the bundle's training time].
+    #[arg(long, value_name = "VERSION", requires = "table")]
+    pub model_version: Option<String>,
 }
 
 /// `mlops evaluate`.
@@ -377,13 +395,51 @@ pub struct GenDataArgs {
     /// Random seed.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
-    /// Population shift (0 = same population; 1 = strongly drifted).
+    /// Population shift in [0, 1] for drift demos, in proportion to X: `tenure` × (1 − 0.5X),
+    /// `monthly_charges` × (1 + 0.3X), `total_charges` × both, and rows move to a
+    /// `Month-to-month` `contract` with probability 0.6X. Labels are the resampled rows'. 0 is
+    /// the unshifted table, row for row.
     #[arg(long, value_name = "X", default_value_t = 0.0)]
     pub shift: f64,
+    /// Also write a first column of this name with a unique id per row, `<seed>-<row>`.
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
     /// Real table to resample.
     #[arg(long, value_name = "PATH", default_value = "data/wa_churn.csv")]
     pub source: PathBuf,
     /// Model config YAML [default: $MLOPS_MODEL_CONFIG or config/model.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `mlops gen-outcomes`.
+#[derive(Debug, Args)]
+pub struct GenOutcomesArgs {
+    /// Predictions table (.csv or .parquet) with the id column and, if present, `scored_at`
+    /// (else now) and `probability` (or `<label>_probability`).
+    #[arg(long, value_name = "FILE")]
+    pub predictions: PathBuf,
+    /// The table that was scored, with the id column. `churned` is its label for the id
+    /// (1 = the config's positive value); without a label column, drawn from the probability.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Output (.csv or .parquet): `id`, `churned` (0/1), `outcome_at` (UTC, after `scored_at`).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Share of the scored ids whose outcome has arrived; the rest have none yet.
+    #[arg(long, value_name = "F", default_value_t = 0.8)]
+    pub fraction: f64,
+    /// Outcomes arrive 1 s to this many days after scoring (uniformly).
+    #[arg(long, value_name = "D", default_value_t = 30.0)]
+    pub delay_days: f64,
+    /// Random seed.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Id column of both tables.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_column: String,
+    /// Model config YAML, for the label column and values [default: $MLOPS_MODEL_CONFIG or
+    /// config/model.yaml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }

@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Predict(args) => predict::run(&settings, dry_run, args),
         Command::Evaluate(args) => evaluate::run(&settings, dry_run, args),
         Command::GenData(args) => gen_data::run(&settings, args),
+        Command::GenOutcomes(args) => gen_data::outcomes(&settings, args),
         Command::Models(command) => models::run(&settings, dry_run, command),
         Command::Pipelines(command) => pipelines::run(&settings, dry_run, command),
         Command::Endpoints(command) => cloud::endpoints(&settings, dry_run, command),

@@ -1,5 +1,6 @@
 //! `mlops predict`: batch-score a table with a saved model bundle.
 
+use mlops_core::predict::PredictOptions;
 use mlops_domain::Settings;
 use mlops_model::ModelBundle;
 
@@ -16,7 +17,23 @@ pub fn run(settings: &Settings, dry_run: bool, args: PredictArgs) -> Result<(), 
     if out_text.starts_with("bq://") {
         return to_bigquery(settings, dry_run, &bundle, &table.path, &out_text);
     }
-    let t = mlops_core::predict::predict_file(&bundle, &table.path, &args.out)?;
+    let options = if args.table {
+        let meta = &bundle.metadata;
+        PredictOptions::predictions_table(
+            args.id_column,
+            args.model_name
+                .unwrap_or_else(|| meta.model_type.as_str().to_string()),
+            args.model_version
+                .unwrap_or_else(|| meta.created_at.clone()),
+            chrono::Utc::now(),
+        )
+    } else {
+        PredictOptions {
+            id_column: args.id_column,
+            ..PredictOptions::default()
+        }
+    };
+    let t = mlops_core::predict::predict_file_with(&bundle, &table.path, &args.out, &options)?;
     if args.json {
         println!("{}", serde_json::to_string(&t)?);
     } else {

@@ -245,6 +245,17 @@ impl EncodedColumns {
 /// Validate and encode the feature columns of `df`. Reports the first bad cell of every
 /// column.
 pub fn encode_columns(df: &DataFrame, pre: &Preprocessor, path: &Path) -> Result<EncodedColumns> {
+    encode_columns_from(df, pre, path, 0)
+}
+
+/// [`encode_columns`] for a batch whose first row is row `first_row` (0-based) of the table,
+/// so that a bad cell is reported with its row in the table.
+pub fn encode_columns_from(
+    df: &DataFrame,
+    pre: &Preprocessor,
+    path: &Path,
+    first_row: usize,
+) -> Result<EncodedColumns> {
     crate::table::require_columns(df, path, pre.input_columns())?;
     let cols: Vec<&Column> = pre
         .columns
@@ -264,7 +275,7 @@ pub fn encode_columns(df: &DataFrame, pre: &Preprocessor, path: &Path) -> Result
             Ok(block) => blocks.push(block),
             Err((row, message)) => problems.push(format!(
                 "row {}, column `{}`: {message}",
-                row + 1,
+                first_row + row + 1,
                 enc.name()
             )),
         }

@@ -9,6 +9,7 @@ pub mod encode;
 mod error;
 pub mod gen_data;
 pub mod metrics;
+pub mod outcomes;
 pub mod predict;
 pub mod source;
 pub mod split;

@@ -30,5 +30,6 @@ mod container;
 #[cfg(feature = "python-tests")]
 mod interop;
 mod ir_kfp;
+mod monitoring_data;
 mod pipelines;
 mod serve;
