@@ -8,6 +8,7 @@ pub fn registry() -> Vec<&'static dyn Component> {
     let mut all: Vec<&'static dyn Component> = Vec::new();
     all.extend(data_components::all());
     all.extend(model_components::all());
+    all.extend(inference_components::all());
     all.sort_by_key(|c| c.spec().name);
     all
 }
@@ -22,6 +23,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "batch_predict",
                 "compare_champion",
                 "evaluate",
                 "extract_data",

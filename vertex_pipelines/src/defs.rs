@@ -24,12 +24,21 @@ pub struct PipelineDef {
 }
 
 /// All pipelines.
-pub const PIPELINE_DEFS: &[PipelineDef] = &[PipelineDef {
-    name: "training",
-    build: crate::training::pipeline,
-    schedule: Some("0 3 * * 1"),
-    is_training: true,
-}];
+pub const PIPELINE_DEFS: &[PipelineDef] = &[
+    PipelineDef {
+        name: "training",
+        build: crate::training::pipeline,
+        schedule: Some("0 3 * * 1"),
+        is_training: true,
+    },
+    // Daily at midnight, as the original template's inference pipeline.
+    PipelineDef {
+        name: "inference",
+        build: crate::inference::pipeline,
+        schedule: Some("0 0 * * *"),
+        is_training: false,
+    },
+];
 
 /// Look a pipeline up by name; the error lists the known names.
 pub fn find(name: &str) -> std::result::Result<&'static PipelineDef, String> {
@@ -96,6 +105,8 @@ mod tests {
             let err = next_runs(bad, Utc::now(), 1).unwrap_err();
             assert!(err.contains(bad), "{err}");
         }
-        assert!(find("nope").unwrap_err().contains("pipelines: training"));
+        assert!(find("nope")
+            .unwrap_err()
+            .contains("pipelines: training, inference"));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod components;
 pub mod defs;
+pub mod inference;
 pub mod training;
 
 pub use defs::{PipelineDef, PIPELINE_DEFS};

@@ -446,6 +446,17 @@ impl Settings {
         }
     }
 
+    /// A table the inference and monitoring pipelines write or read (`predictions`,
+    /// `outcomes`): `bq://{project}.{BQ_DATASET}.{name}` in nprod/prod, the folder
+    /// `{MLOPS_LOCAL_ROOT}/tables/{name}` locally (one Parquet file per run).
+    pub fn table_uri(&self, name: &str) -> String {
+        if self.environment.is_cloud() {
+            format!("bq://{}.{}.{name}", self.project(), self.bq_dataset)
+        } else {
+            self.local_path(&format!("tables/{name}"))
+        }
+    }
+
     /// The registered model's name: `{MODEL_NAME_PREFIX}_churn` in nprod/prod (the display name
     /// in the Vertex AI Model Registry, as the original Python template names it),
     /// `{MODEL_NAME_PREFIX}` locally (the local registry's folder).

@@ -238,6 +238,7 @@ fn cloud_and_local_ir_differ_only_in_the_environment_defaults() {
                     "/root/inputDefinitions/parameters/registry/defaultValue",
                     "/root/inputDefinitions/parameters/model_name/defaultValue",
                     "/root/inputDefinitions/parameters/serving_image/defaultValue",
+                    "/root/inputDefinitions/parameters/predictions_table/defaultValue",
                 ]
                 .contains(&at.as_str());
             assert!(expected, "{name}: {at} differs between local and prod IR");

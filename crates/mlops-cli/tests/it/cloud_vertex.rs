@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::common::{fails, ok, run};
 use crate::gcp::{mlops_cloud, Fake, BUCKET, PROJECT, REGION};
+use vertex_pipelines::PIPELINE_DEFS;
 
 fn location() -> String {
     format!("projects/{PROJECT}/locations/{REGION}")
@@ -209,8 +210,21 @@ fn schedule_is_idempotent_and_follows_new_commits() {
     assert!(first.status.success(), "{stderr}");
     assert!(stderr.contains("create    training"), "{stderr}");
     let created = fake.requests_to("aiplatform.projects.locations.schedules.create");
-    assert_eq!(created.len(), 1);
-    let body = &created[0]["body"];
+    let scheduled = PIPELINE_DEFS
+        .iter()
+        .filter(|d| d.schedule.is_some())
+        .count();
+    assert_eq!(created.len(), scheduled);
+    let training = created
+        .iter()
+        .find(|c| {
+            c["body"]["displayName"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("training")
+        })
+        .unwrap_or_else(|| panic!("no training schedule in {created:#?}"));
+    let body = &training["body"];
     assert_eq!(body["cron"], json!("TZ=Pacific/Auckland 0 3 * * 1"));
     assert_eq!(body["maxConcurrentRunCount"], json!("1"));
     assert!(body["createPipelineJobRequest"]["pipelineJob"]["pipelineSpec"].is_object());
@@ -222,7 +236,7 @@ fn schedule_is_idempotent_and_follows_new_commits() {
     assert_eq!(
         fake.requests_to("aiplatform.projects.locations.schedules.create")
             .len(),
-        1
+        scheduled
     );
     assert!(fake
         .requests_to("aiplatform.projects.locations.schedules.patch")
@@ -238,7 +252,7 @@ fn schedule_is_idempotent_and_follows_new_commits() {
     assert_eq!(
         fake.requests_to("aiplatform.projects.locations.schedules.patch")
             .len(),
-        1
+        scheduled
     );
     fake.assert_no_violations();
 }

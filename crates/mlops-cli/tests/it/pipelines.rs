@@ -368,3 +368,64 @@ fn list_shows_next_runs_in_auckland_time() {
         "{out}"
     );
 }
+
+/// `mlops pipelines run inference` with the same private root and registry as `run_training`.
+fn run_inference(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut cmd = mlops();
+    cmd.args(["pipelines", "run", "inference", "--json", "--pipeline-root"])
+        .arg(dir.join("root"))
+        .args([
+            "--param",
+            &format!("registry={}", dir.join("registry").display()),
+        ])
+        .args([
+            "--param",
+            &format!("predictions_table={}", dir.join("predictions").display()),
+        ])
+        .args(extra);
+    run(&mut cmd)
+}
+
+#[test]
+fn inference_scores_with_the_champion_into_the_predictions_table() {
+    let dir = tempfile::tempdir().unwrap();
+    // No champion yet: one clear refusal naming the way out.
+    let out = run_inference(dir.path(), &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no champion"), "{stderr}");
+    assert!(stderr.contains("training pipeline"), "{stderr}");
+
+    record(&run_training(dir.path(), &[]));
+    let rec = record(&run_inference(dir.path(), &[]));
+    assert_eq!(status(&rec, "batch-predict"), "succeeded");
+    let outputs = &rec["tasks"]["batch-predict"]["outputs"]["parameters"];
+    assert_eq!(outputs["model_version"], "1");
+    assert_eq!(outputs["rows"], 7043);
+    // Twice: one file per run in the predictions table, each with the table's layout.
+    record(&run_inference(dir.path(), &[]));
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("predictions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let df = mlops_core::table::read_table(&files[0]).unwrap();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customerID",
+            "probability",
+            "label",
+            "model_name",
+            "model_version",
+            "scored_at"
+        ]
+    );
+    assert_eq!(df.height(), 7043);
+}
