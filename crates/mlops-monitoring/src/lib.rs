@@ -7,6 +7,7 @@
 //! - [`features`]: drift of each input column (PSI / JS for numeric, JS / L-infinity for levels).
 //! - [`performance`]: realised metrics on labelled outcomes (scikit-learn's definitions).
 //! - [`cbpe`]: performance estimated from calibrated scores (NannyML's CBPE).
+//! - [`report`]: a self-contained HTML report with inline SVG charts.
 //! - [`metrics`]: the catalogue of every metric a monitoring component writes: the sinks
 //!   (local table, BigQuery, Cloud Monitoring) and the alert policies are checked against it.
 //!
@@ -20,6 +21,7 @@ pub mod error;
 pub mod features;
 pub mod metrics;
 pub mod performance;
+pub mod report;
 mod stats;
 
 pub use baseline::{
@@ -34,4 +36,5 @@ pub use features::{
 };
 pub use metrics::{MetricDef, MetricGroup, Unit, METRICS};
 pub use performance::{auc, performance, Performance, DEFAULT_THRESHOLD, ECE_BINS};
+pub use report::{render_html, HistoryPoint, Section};
 pub use stats::EMPTY_BIN_FLOOR;

@@ -30,5 +30,7 @@ mod container;
 #[cfg(feature = "python-tests")]
 mod interop;
 mod ir_kfp;
+#[cfg(feature = "python-tests")]
+mod monitoring_parity;
 mod pipelines;
 mod serve;
