@@ -359,7 +359,11 @@ fn finish(
     fit_seconds: f64,
 ) -> Result<TrainOutcome> {
     let seed = options.seed.unwrap_or(config.split.seed);
-    let (train_p, _) = score(&estimator, data, train_rows)?;
+    let (train_x, _) = data.rows(train_rows);
+    let train_p = estimator.predict_proba(&train_x)?;
+    // Drift is measured against the rows the model was fitted on, as the preprocessor saw them.
+    let monitoring = data.preprocessor.monitoring_baseline(&train_x, &train_p)?;
+    drop(train_x);
     let cv_metrics = match options.cv_folds {
         Some(k) => cross_validate(config, data, k, seed)?,
         None => BTreeMap::new(),
@@ -400,6 +404,7 @@ fn finish(
             ignored_columns: data.ignored_columns.clone(),
         },
         score_distribution: ScoreHistogram::from_scores(&train_p, SCORE_BINS),
+        monitoring: Some(monitoring),
         data_fingerprint: data.fingerprint.clone(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         git_sha: options.git_sha.clone(),

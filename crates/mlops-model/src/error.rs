@@ -44,6 +44,9 @@ pub enum ModelError {
         /// What a valid file holds.
         expected: &'static str,
     },
+    /// The monitoring baseline could not be computed.
+    #[error(transparent)]
+    Monitoring(#[from] mlops_monitoring::MonitoringError),
     /// A baseline could not be trained.
     #[error("cannot train {model}: {message}")]
     Training {

@@ -50,6 +50,7 @@ pub fn import_xgboost(
             ..Default::default()
         },
         score_distribution: ScoreHistogram::default(),
+        monitoring: None,
         data_fingerprint: fingerprint,
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         git_sha: None,

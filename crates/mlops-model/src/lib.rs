@@ -18,6 +18,7 @@ pub mod estimator;
 mod import;
 pub mod instance;
 pub mod metadata;
+mod monitoring;
 pub mod preprocess;
 pub mod registry;
 
@@ -30,5 +31,6 @@ pub use metadata::{
     ModelMetadata, PartitionKey, PartitionRule, ScoreHistogram, TrainingSummary, FORMAT_VERSION,
     PARTITION_SALT,
 };
+pub use monitoring::DecodedColumn;
 pub use preprocess::{ColumnEncoder, Preprocessor};
 pub use registry::{LocalRegistry, Registration, VersionInfo, CHAMPION};

@@ -37,6 +37,12 @@ pub struct ModelMetadata {
     pub training: TrainingSummary,
     /// Distribution of predicted probabilities on the training split (drift baseline).
     pub score_distribution: ScoreHistogram,
+    /// The monitoring baseline of the training split: score order statistics and one profile
+    /// per input column. Absent in bundles trained before it existed (and in imported ones):
+    /// score drift then falls back to `score_distribution` ([`ModelMetadata::score_baseline`])
+    /// and feature drift reports "no baseline".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<mlops_monitoring::MonitoringBaseline>,
     /// `sha256:<hex>` of the training data file.
     pub data_fingerprint: String,
     /// RFC 3339 creation time.
@@ -45,6 +51,22 @@ pub struct ModelMetadata {
     pub git_sha: Option<String>,
     /// Version of this software.
     pub mlops_version: String,
+}
+
+impl ModelMetadata {
+    /// The score baseline for drift: the saved order statistics, else one rebuilt from the
+    /// `score_distribution` histogram (uniform within each bin, marked `from_histogram`), else
+    /// `None` when the bundle has neither (an imported model).
+    pub fn score_baseline(&self) -> Option<mlops_monitoring::ScoreBaseline> {
+        if let Some(m) = &self.monitoring {
+            return Some(m.scores.clone());
+        }
+        mlops_monitoring::ScoreBaseline::from_histogram(
+            &self.score_distribution.edges,
+            &self.score_distribution.counts,
+        )
+        .ok()
+    }
 }
 
 /// Facts about training.
@@ -247,6 +269,28 @@ mod tests {
         // Binomial(20000, 0.2): sd = 57, so ±300 is > 5 sd.
         assert!((test as i64 - 4000).abs() < 300, "{test} test rows of {n}");
         assert!(r.bucket([Some("x")]) < 1.0 && r.bucket([Some("x")]) >= 0.0);
+    }
+
+    /// A bundle saved before the monitoring baseline existed still loads; its score baseline
+    /// comes from the histogram and keeps its bin shares.
+    #[test]
+    fn old_bundles_load_and_fall_back_to_the_histogram() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mlops-serving/tests/fixtures/churn_model/metadata.json"
+        );
+        let meta: ModelMetadata =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(meta.monitoring.is_none());
+        let scores = meta.score_baseline().unwrap();
+        assert!(scores.from_histogram);
+        let total: u64 = meta.score_distribution.counts.iter().sum();
+        assert_eq!(scores.n, total);
+        let below = scores.values.iter().filter(|&&v| v < 0.05).count() as f64;
+        let expected = meta.score_distribution.counts[0] as f64 / total as f64;
+        assert!((below / scores.values.len() as f64 - expected).abs() < 1e-3);
+        let text = serde_json::to_string(&meta).unwrap();
+        assert!(!text.contains("\"monitoring\""), "absent stays absent");
     }
 
     #[test]

@@ -48,6 +48,21 @@ fn train_json_reports_the_metrics_and_saves_a_bundle() {
         7043 - test_rows,
         "the score distribution covers the training rows"
     );
+    // The monitoring baseline describes the same training rows: every score (under 10,000
+    // rows, so exact) and one profile per input column.
+    let monitoring = &meta["monitoring"];
+    assert_eq!(monitoring["scores"]["n"].as_u64(), Some(7043 - test_rows));
+    assert_eq!(
+        monitoring["scores"]["values"].as_array().unwrap().len() as u64,
+        7043 - test_rows
+    );
+    let columns = meta["preprocessor"]["columns"].as_array().unwrap();
+    let profiles = monitoring["features"].as_array().unwrap();
+    assert_eq!(profiles.len(), columns.len());
+    for (profile, column) in profiles.iter().zip(columns) {
+        assert_eq!(profile["name"], column["name"]);
+        assert_eq!(profile["distribution"]["kind"], column["kind"]);
+    }
 }
 
 /// `--cv` without `--out` cross-validates and saves nothing (`model_dir` is null).

@@ -31,5 +31,7 @@ mod container;
 mod interop;
 mod ir_kfp;
 mod monitoring_data;
+#[cfg(feature = "python-tests")]
+mod monitoring_parity;
 mod pipelines;
 mod serve;
