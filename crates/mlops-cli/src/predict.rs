@@ -15,6 +15,13 @@ pub fn run(settings: &Settings, dry_run: bool, args: PredictArgs) -> Result<(), 
     };
     let out_text = args.out.to_string_lossy().to_string();
     if out_text.starts_with("bq://") {
+        if args.table || args.id_column.is_some() {
+            return Err(format!(
+                "--out `{out_text}`: --table and --id-column apply to file outputs; a BigQuery \
+                 table gets its declared predictions schema"
+            )
+            .into());
+        }
         return to_bigquery(settings, dry_run, &bundle, &table.path, &out_text);
     }
     let options = if args.table {

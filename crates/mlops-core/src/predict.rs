@@ -8,7 +8,8 @@
 //!
 //! The table streams: it is read batch by batch (Parquet by row groups, CSV by chunks of
 //! records, [`crate::table::BatchReader`]), and each batch is encoded, scored and appended to
-//! the output before the next is read, so memory follows the batch size, not the table.
+//! the output; the next batch is read on a second thread meanwhile. Memory follows the batch
+//! size (two or three batches are alive at once), not the table.
 
 use std::path::Path;
 use std::time::Instant;
@@ -182,25 +183,50 @@ pub fn predict_file_with(
     let id = id.filter(|c| available.iter().any(|a| a == c));
 
     let mut writer = BatchWriter::new(output)?;
-    loop {
-        let started = Instant::now();
-        let Some(df) = reader.next_batch()? else {
-            break;
-        };
-        t.read += started.elapsed().as_secs_f64();
-        if df.height() == 0 {
-            continue;
-        }
-        let first_row = t.rows;
-        let p = score_batch(bundle, &df, input, first_row, &mut t)?;
-        t.rows += p.len();
+    // The next batch is read on its own thread while this one is encoded, scored and
+    // written: reading (mostly decompression and decoding) overlaps the rest, at the cost of
+    // one more batch in memory. `read` stays the time spent reading, so the stages can add up
+    // to more than the wall-clock time.
+    let (send, receive) = std::sync::mpsc::sync_channel::<Result<Option<DataFrame>>>(1);
+    let read_seconds = std::thread::scope(|scope| -> Result<f64> {
+        let reading = scope.spawn(move || {
+            let mut seconds = 0.0;
+            loop {
+                let started = Instant::now();
+                let batch = reader.next_batch();
+                seconds += started.elapsed().as_secs_f64();
+                let done = !matches!(batch, Ok(Some(_)));
+                // A closed channel means the consumer stopped on an error: stop too.
+                if send.send(batch).is_err() || done {
+                    return seconds;
+                }
+            }
+        });
+        let consumed = (|| -> Result<()> {
+            while let Ok(batch) = receive.recv() {
+                let Some(df) = batch? else {
+                    break;
+                };
+                if df.height() == 0 {
+                    continue;
+                }
+                let first_row = t.rows;
+                let p = score_batch(bundle, &df, input, first_row, &mut t)?;
+                t.rows += p.len();
 
-        let started = Instant::now();
-        let mut out = output_frame(bundle, options, &df, id, p, output)?;
-        out.rechunk_mut();
-        writer.write(&out)?;
-        t.write += started.elapsed().as_secs_f64();
-    }
+                let started = Instant::now();
+                let mut out = output_frame(bundle, options, &df, id, p, output)?;
+                out.rechunk_mut();
+                writer.write(&out)?;
+                t.write += started.elapsed().as_secs_f64();
+            }
+            Ok(())
+        })();
+        drop(receive);
+        let seconds = reading.join().unwrap_or(0.0);
+        consumed.map(|()| seconds)
+    })?;
+    t.read += read_seconds;
     if t.rows == 0 {
         return Err(CoreError::NoRows {
             path: input.to_path_buf(),
