@@ -32,3 +32,4 @@ mod interop;
 mod ir_kfp;
 mod pipelines;
 mod serve;
+mod workflows;
