@@ -32,4 +32,7 @@ mod interop;
 mod ir_kfp;
 mod pipelines;
 mod serve;
+#[cfg(feature = "cloud-tests")]
+mod terraform;
+mod tooling;
 mod workflows;
