@@ -210,12 +210,23 @@ fn table_schemas_are_the_codes() {
     );
 }
 
-/// `KEY=VALUE` lines of a `.github/variables` file.
-fn env_file(name: &str) -> BTreeMap<String, String> {
-    std::fs::read_to_string(root().join(".github/variables").join(name))
+/// The variables the deploy workflow exports for `environment`: the output of
+/// `.github/scripts/project_vars.sh` (which prints them when not run by GitHub Actions).
+fn workflow_vars(environment: &str) -> BTreeMap<String, String> {
+    let out = std::process::Command::new("bash")
+        .arg(root().join(".github/scripts/project_vars.sh"))
+        .arg(environment)
+        .env_remove("GITHUB_ENV")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "project_vars.sh {environment}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -224,17 +235,17 @@ fn env_file(name: &str) -> BTreeMap<String, String> {
 #[test]
 fn environments_agree_with_the_workflow_variables() {
     let files = parsed();
-    let shared = env_file("project_vars.env");
     for env in ["nprod", "prod"] {
-        let mut vars = shared.clone();
-        vars.extend(env_file(&format!("{env}.env")));
-        let stem = format!("{}-{env}-{}", vars["PROJECT_PREFIX"], vars["PROJECT_NAME"]);
-        let project = vars.get("GCP_PROJECT_ID").cloned().unwrap_or(stem.clone());
+        let vars = workflow_vars(env);
+        let project = vars["GCP_PROJECT_ID"].clone();
         let tfvars = &files[&format!("environments/{env}/terraform.tfvars")];
         assert_eq!(tfvars["environment"], env.to_string());
         assert_eq!(tfvars["project_id"], project, "{env}");
         assert_eq!(tfvars["region"], vars["GCP_REGION"], "{env}");
-        assert_eq!(tfvars["pipeline_bucket"], format!("{project}-pipelines"));
+        assert_eq!(
+            format!("gs://{}", tfvars["pipeline_bucket"].as_str().unwrap()),
+            vars["PIPELINE_BUCKET"]
+        );
         assert_eq!(
             tfvars["artifact_registry_repo"],
             vars["ARTIFACT_REGISTRY_REPO"]
@@ -244,7 +255,10 @@ fn environments_agree_with_the_workflow_variables() {
         assert_eq!(tfvars["github_branch"], branch, "{env}");
         let backend =
             &files[&format!("environments/{env}/backend.tf")]["terraform"][0]["backend"][0]["gcs"];
-        assert_eq!(backend["bucket"], format!("mlops-{stem}"), "{env}");
+        assert_eq!(backend["bucket"], vars["TF_STATE_BUCKET"].as_str(), "{env}");
+        // The state bucket's name pattern: mlops-{project_prefix}-{environment}-{project_name}.
+        let stem = format!("{}-{env}-{}", vars["PROJECT_PREFIX"], vars["PROJECT_NAME"]);
+        assert_eq!(vars["TF_STATE_BUCKET"], format!("mlops-{stem}"));
         let modules = files[&format!("environments/{env}/main.tf")]["module"].to_string();
         for module in [
             "apis",
