@@ -1,7 +1,9 @@
 //! Pipeline definitions for Vertex AI (`PIPELINE_DEFS`), the pipelines themselves (built with
 //! the `mlops-pipeline` SDK from components in `vertex_components/*`), and the component
-//! registry that the `mlops-component` binary (crate `mlops-cli`) runs from.
+//! registry that the `mlops-component` binary (crate `mlops-cli`) runs from, and the alert
+//! policies on the monitoring metrics (`alerts::POLICIES`).
 
+pub mod alerts;
 pub mod components;
 pub mod defs;
 pub mod training;
