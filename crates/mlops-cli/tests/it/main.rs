@@ -20,6 +20,8 @@ mod cloud_data;
 mod cloud_faults;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
+mod cloud_monitoring;
+#[cfg(feature = "cloud-tests")]
 mod cloud_pipeline;
 #[cfg(feature = "cloud-tests")]
 mod cloud_storage_root;
@@ -30,5 +32,6 @@ mod container;
 #[cfg(feature = "python-tests")]
 mod interop;
 mod ir_kfp;
+mod monitoring_cli;
 mod pipelines;
 mod serve;
