@@ -281,10 +281,8 @@ impl Gcp {
         if self.config.dry_run {
             let mut shown = body.clone();
             // A dry run prints bodies: never a token.
-            if let Some(labels) = shown["sensitiveLabels"].as_object_mut() {
-                for v in labels.values_mut() {
-                    *v = Value::String("<redacted>".into());
-                }
+            if let Some(token) = shown["labels"].get_mut("auth_token") {
+                *token = Value::String("<redacted>".into());
             }
             DryRun::new(
                 "monitoring.projects.notificationChannels.create",
@@ -340,14 +338,15 @@ impl Gcp {
     }
 }
 
-/// The NotificationChannel body of a Slack channel (`labels.channel_name`, the token in
-/// `sensitiveLabels.authToken`).
+/// The NotificationChannel body of a Slack channel: `labels.channel_name` and the token in
+/// `labels.auth_token` (the Slack descriptor's label; Cloud Monitoring redacts it in replies).
+/// The monitoring v3 discovery document has no `sensitiveLabels` field, so the token cannot go
+/// there over REST.
 pub fn slack_channel_body(display_name: &str, channel_name: &str, auth_token: &str) -> Value {
     json!({
         "type": "slack",
         "displayName": display_name,
-        "labels": {"channel_name": channel_name},
-        "sensitiveLabels": {"authToken": auth_token},
+        "labels": {"channel_name": channel_name, "auth_token": auth_token},
         "enabled": true,
     })
 }
@@ -416,6 +415,6 @@ mod tests {
     fn slack_body_has_the_channel_and_token() {
         let b = slack_channel_body("ml alerts", "#ml-alerts", "xoxb-1");
         assert_eq!(b["labels"]["channel_name"], "#ml-alerts");
-        assert_eq!(b["sensitiveLabels"]["authToken"], "xoxb-1");
+        assert_eq!(b["labels"]["auth_token"], "xoxb-1");
     }
 }

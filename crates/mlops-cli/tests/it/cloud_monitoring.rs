@@ -55,7 +55,7 @@ fn alerting_apply_creates_then_changes_nothing_then_updates_a_threshold() {
     let created = fake.requests_to(&format!("{ALERTS}create"));
     let channel = &fake.requests_to(&format!("{CHANNELS}create"))[0]["body"];
     assert_eq!(channel["labels"]["channel_name"], "#ml-alerts");
-    assert_eq!(channel["sensitiveLabels"]["authToken"], "xoxb-test-token");
+    assert_eq!(channel["labels"]["auth_token"], "xoxb-test-token");
     let auc = created
         .iter()
         .map(|r| &r["body"])
@@ -146,7 +146,7 @@ fn metric_rows_reach_cloud_monitoring_and_bigquery() {
     assert_eq!(sizes, [200, 50], "NaN left out, at most 200 a call");
     fake.assert_no_violations();
 
-    let sink = BigQuerySink::new(&gcp, "metrics_test", METRICS_TABLE, "US");
+    let sink = BigQuerySink::new(&gcp, "mlops", METRICS_TABLE, "US");
     let written = vec![
         row("r1", "prediction_drift/psi", 0.125),
         row("r1", "performance/auc", f64::NAN),
@@ -155,7 +155,7 @@ fn metric_rows_reach_cloud_monitoring_and_bigquery() {
     let mut read = Vec::new();
     gcp.query(
         &format!(
-            "SELECT metric_group, metric_name, value, run_id FROM `{PROJECT}.metrics_test.{METRICS_TABLE}` ORDER BY metric_name"
+            "SELECT metric_group, metric_name, value, run_id FROM `{PROJECT}.mlops.{METRICS_TABLE}` ORDER BY metric_name"
         ),
         100,
         &mut |_, page| {
