@@ -9,6 +9,7 @@ pub fn registry() -> Vec<&'static dyn Component> {
     all.extend(data_components::all());
     all.extend(model_components::all());
     all.extend(inference_components::all());
+    all.extend(monitoring_components::all());
     all.sort_by_key(|c| c.spec().name);
     all
 }
@@ -27,6 +28,8 @@ mod tests {
                 "compare_champion",
                 "evaluate",
                 "extract_data",
+                "performance_monitoring",
+                "prediction_drift",
                 "register_model",
                 "train",
                 "validate_data"

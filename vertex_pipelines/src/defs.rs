@@ -38,6 +38,13 @@ pub const PIPELINE_DEFS: &[PipelineDef] = &[
         schedule: Some("0 0 * * *"),
         is_training: false,
     },
+    // Daily at 06:00, after the night's outcomes have landed.
+    PipelineDef {
+        name: "monitoring",
+        build: crate::monitoring::pipeline,
+        schedule: Some("0 6 * * *"),
+        is_training: false,
+    },
 ];
 
 /// Look a pipeline up by name; the error lists the known names.
@@ -107,6 +114,6 @@ mod tests {
         }
         assert!(find("nope")
             .unwrap_err()
-            .contains("pipelines: training, inference"));
+            .contains("pipelines: training, inference, monitoring"));
     }
 }

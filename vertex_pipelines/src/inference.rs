@@ -6,6 +6,7 @@ use data_components::ExtractData;
 use inference_components::BatchPredict;
 use mlops_domain::{ModelConfig, Settings};
 use mlops_pipeline::{Component, ParamType, Pipeline, PipelineBuilder, Result};
+use monitoring_components::PredictionDrift;
 use serde_json::json;
 
 /// Build the inference pipeline. Defaults by environment, as the training pipeline's: the
@@ -40,6 +41,18 @@ pub fn pipeline(_config: &ModelConfig, settings: &Settings) -> Result<Pipeline> 
         json!(settings.table_uri("predictions")),
         "Predictions table the scores are appended to",
     )?;
+    let monitoring_config = p.param(
+        "monitoring_config",
+        ParamType::Struct,
+        crate::monitoring::monitoring_config_value("inference", settings)?,
+        "The monitoring config (config/monitoring.yaml at compile time)",
+    )?;
+    let metrics_table = p.param(
+        "metrics_table",
+        ParamType::String,
+        json!(settings.metrics_table_uri()),
+        "Metrics table",
+    )?;
     // The scoring table changes under the same name: never cached.
     let extract = p
         .task("extract-data", ExtractData.spec())
@@ -56,6 +69,16 @@ pub fn pipeline(_config: &ModelConfig, settings: &Settings) -> Result<Pipeline> 
         .caching(false)
         .limits("2", "4G")
         .add()?;
-    let _ = predict;
+    // Writes metric rows: never cached, so every batch is recorded.
+    p.task("prediction-drift", PredictionDrift.spec())
+        .with("predictions", &predict.out("predictions")?)
+        .with("dataset", &extract.out("dataset")?)
+        .with("model", &predict.out("model")?)
+        .with("model_name", &model_name)
+        .with("model_version", &predict.out("model_version")?)
+        .with("monitoring_config", &monitoring_config)
+        .with("metrics_table", &metrics_table)
+        .caching(false)
+        .add()?;
     p.build()
 }

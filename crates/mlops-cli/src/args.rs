@@ -96,6 +96,80 @@ pub enum Command {
     Endpoints(EndpointsCommand),
     /// The main job: run the training pipeline locally on the shipped data and summarise.
     Demo(DemoArgs),
+    /// Monitoring metrics written by the pipelines (the local metrics table).
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// Alert policies as code (`POLICIES`, thresholds from MLOPS_MONITORING_CONFIG): print
+    /// the Cloud Monitoring bodies, check them locally, apply them.
+    #[command(subcommand)]
+    Alerting(AlertingCommand),
+}
+
+/// `mlops metrics ...`.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Print the latest value of every metric series (pipeline, model, metric, feature).
+    Show(MetricsShowArgs),
+}
+
+/// Where the local metrics table is.
+#[derive(Debug, Args)]
+pub struct MetricsTableArgs {
+    /// Local pipeline root holding `metrics/metrics.jsonl` [default: $MLOPS_LOCAL_ROOT/pipeline_root].
+    #[arg(long, value_name = "DIR")]
+    pub pipeline_root: Option<PathBuf>,
+    /// Only this pipeline's metrics (`inference`, `monitoring`).
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+    /// Only the metrics of the last N runs.
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+}
+
+/// `mlops metrics show`.
+#[derive(Debug, Args)]
+pub struct MetricsShowArgs {
+    /// The table and which rows.
+    #[command(flatten)]
+    pub table: MetricsTableArgs,
+    /// One JSON array of rows on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mlops alerting ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlertingCommand {
+    /// Print the Cloud Monitoring AlertPolicy body of every policy (JSON array).
+    Plan(AlertingPlanArgs),
+    /// Evaluate every policy against the latest values of the local metrics table and say
+    /// which would fire and why (exit 0 either way).
+    Check(AlertingCheckArgs),
+    /// Create or update the policies in Cloud Monitoring by display name, and the Slack
+    /// notification channel unless ALERT_NOTIFICATION_CHANNEL names one (feature `gcp`).
+    Apply(AlertingPlanArgs),
+}
+
+/// `mlops alerting plan|apply`.
+#[derive(Debug, Args)]
+pub struct AlertingPlanArgs {
+    /// Monitoring config YAML [default: $MLOPS_MONITORING_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `mlops alerting check`.
+#[derive(Debug, Args)]
+pub struct AlertingCheckArgs {
+    /// Monitoring config YAML [default: $MLOPS_MONITORING_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The table and which rows.
+    #[command(flatten)]
+    pub table: MetricsTableArgs,
+    /// One JSON array (one object per policy) on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mlops pipelines ...`.
@@ -210,7 +284,7 @@ pub struct CompileArgs {
 }
 
 /// `mlops pipelines run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Pipeline name (see `mlops pipelines list`).
     pub name: String,

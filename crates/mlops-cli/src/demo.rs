@@ -1,5 +1,7 @@
 //! `mlops demo`: the main job on the shipped data. Runs the training pipeline from its compiled
-//! IR, lists the registry, and batch-scores the table with the champion.
+//! IR and lists the registry; runs the inference pipeline (batch prediction with the champion,
+//! prediction drift); writes later outcomes for the scored customers and runs the monitoring
+//! pipeline; then scores a shifted population to show drift being detected.
 
 use std::path::Path;
 
@@ -39,19 +41,123 @@ pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
             v.created_at
         );
     }
-    // Batch scoring with the champion, as the inference pipeline will do.
-    let champion = registry.resolve(name, mlops_model::CHAMPION)?;
-    let bundle = mlops_model::ModelBundle::load(&champion)?;
-    let data = Path::new("data/wa_churn.csv");
-    let out = Path::new(&settings.local_root).join("predictions/wa_churn.parquet");
-    let t = mlops_core::predict::predict_file(&bundle, data, &out)?;
-    let m = mlops_core::train::evaluate_file(&bundle, data)?;
+    let config = crate::context::load_config(settings, None)?;
+    let step =
+        |name: &str, params: Vec<String>| -> Result<mlops_pipeline::runner::RunRecord, BoxError> {
+            let record = run_pipeline(
+                settings,
+                &RunArgs {
+                    name: name.into(),
+                    params,
+                    ..run_args.clone()
+                },
+            )?;
+            summarise(&record);
+            Ok(record)
+        };
+
+    // Inference on the shipped table: the champion scores it; no drift is expected.
+    let inference = step("inference", vec![])?;
+    print_drift("inference on data/wa_churn.csv", &inference);
+
+    // Later outcomes for the scored customers (80% arrived), then the monitoring pipeline.
+    let predictions =
+        artifact_path(&inference, "batch-predict", "predictions")?.join("data.parquet");
+    let outcomes_dir = Path::new(&settings.table_uri("outcomes")).to_path_buf();
+    let outcomes = outcomes_dir.join(format!("{}.parquet", inference.job_id));
+    let summary = mlops_core::outcomes::generate_outcomes(
+        &config.label,
+        &predictions,
+        Path::new("data/wa_churn.csv"),
+        &outcomes,
+        &mlops_core::outcomes::OutcomeOptions {
+            id_column: config.id_column.clone().unwrap_or_else(|| "id".into()),
+            ..Default::default()
+        },
+    )?;
     println!(
-        "batch prediction with the champion: {} rows in {:.3}s -> {} (in-sample AUC {:.4})",
-        t.rows,
-        t.read + t.encode + t.score + t.write,
-        out.display(),
-        m.auc
+        "outcomes: {} of {} scored customers have one -> {}",
+        summary.written,
+        summary.scored,
+        outcomes.display()
     );
+    let monitoring = step("monitoring", vec![])?;
+    let perf = &monitoring.tasks["performance-monitoring"]
+        .outputs
+        .parameters;
+    println!(
+        "monitoring: realised AUC {:.4}, estimated from the scores alone {:.4}, {} prediction(s) still without an outcome; report {}",
+        perf.get("auc").and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN),
+        perf.get("estimated_auc").and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN),
+        perf.get("rows_without_outcome").cloned().unwrap_or_default(),
+        artifact_path(&monitoring, "performance-monitoring", "report")?.display()
+    );
+
+    // A shifted population (shorter tenure, higher charges, more month-to-month contracts):
+    // the same inference pipeline now reports drift and the columns that moved.
+    let shifted = Path::new(&settings.local_root).join("data/shifted.parquet");
+    mlops_core::gen_data::generate_with(
+        &config,
+        Path::new("data/wa_churn.csv"),
+        7043,
+        7,
+        0.5,
+        &shifted,
+        &mlops_core::gen_data::GenerateOptions::default(),
+    )?;
+    let drifted = step(
+        "inference",
+        vec![format!("data_path={}", shifted.display())],
+    )?;
+    print_drift(
+        "inference on a shifted population (gen-data --shift 0.5)",
+        &drifted,
+    );
+    println!("metrics: `mlops metrics show` lists every value written; `mlops alerting check` says which alert policies would fire");
     Ok(())
+}
+
+/// The local folder of a task's output artifact in a run record.
+fn artifact_path(
+    record: &mlops_pipeline::runner::RunRecord,
+    task: &str,
+    output: &str,
+) -> Result<std::path::PathBuf, BoxError> {
+    let uri = record
+        .tasks
+        .get(task)
+        .and_then(|t| t.outputs.artifacts.get(output))
+        .map(|a| a.uri.clone())
+        .ok_or_else(|| {
+            format!(
+                "run {} has no output `{output}` of task `{task}`",
+                record.job_id
+            )
+        })?;
+    Ok(mlops_pipeline::component::local_path(&uri))
+}
+
+fn print_drift(what: &str, record: &mlops_pipeline::runner::RunRecord) {
+    let Some(task) = record.tasks.get("prediction-drift") else {
+        return;
+    };
+    let p = &task.outputs.parameters;
+    let detected = p
+        .get("drift_detected")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let features = p
+        .get("drifted_features")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let report = artifact_path(record, "prediction-drift", "report")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    println!(
+        "{what}: drift {} (PSI {:.4}); drifted inputs: [{features}]; report {report}",
+        if detected { "DETECTED" } else { "not detected" },
+        p.get("psi")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(f64::NAN),
+    );
 }

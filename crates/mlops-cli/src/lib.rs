@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+pub mod alerting;
 pub mod args;
 #[cfg(feature = "gcp")]
 pub mod cloud;
@@ -22,6 +23,7 @@ pub mod context;
 pub mod demo;
 pub mod evaluate;
 pub mod gen_data;
+pub mod metrics;
 pub mod models;
 pub mod pipelines;
 pub mod predict;
@@ -80,6 +82,8 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Pipelines(command) => pipelines::run(&settings, dry_run, command),
         Command::Endpoints(command) => cloud::endpoints(&settings, dry_run, command),
         Command::Demo(args) => demo::run(&settings, args),
+        Command::Metrics(command) => metrics::run(&settings, command),
+        Command::Alerting(command) => alerting::run(&settings, dry_run, command),
     }
 }
 

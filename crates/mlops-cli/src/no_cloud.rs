@@ -34,3 +34,12 @@ pub fn artifact_store(
 ) -> Result<std::sync::Arc<dyn mlops_pipeline::runner::ArtifactStore>, BoxError> {
     Err(format!("a gs:// pipeline root needs Cloud Storage, and {NO_GCP}").into())
 }
+
+/// `mlops alerting apply`.
+pub fn alerting_apply(
+    _: &Settings,
+    _: bool,
+    _: &mlops_monitoring::thresholds::MonitoringConfig,
+) -> Result<(), BoxError> {
+    Err(NO_GCP.into())
+}

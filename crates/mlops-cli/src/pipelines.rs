@@ -88,7 +88,15 @@ pub fn compile_options(
 /// Cloud Storage (`extract_data` with a query, `gs://` outside the mount) bill the project
 /// and use the region, as the commands do.
 fn cloud_env(settings: &Settings) -> Vec<(String, String)> {
-    let mut env = vec![("GCP_REGION".to_string(), settings.region.clone())];
+    let mut env = vec![
+        ("GCP_REGION".to_string(), settings.region.clone()),
+        ("BQ_LOCATION".to_string(), settings.bq_location.clone()),
+        // The Cloud Monitoring metric prefix of the monitoring components.
+        (
+            "MODEL_NAME_PREFIX".to_string(),
+            settings.model_name_prefix.clone(),
+        ),
+    ];
     if let Some(project) = &settings.project_id {
         env.insert(0, ("GCP_PROJECT_ID".to_string(), project.clone()));
     }

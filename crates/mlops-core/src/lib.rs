@@ -1,5 +1,6 @@
 //! The data path: read and validate tables with polars, encode them for the model, split,
-//! train (boosted trees or a linfa baseline), evaluate, batch-predict and generate data.
+//! train (boosted trees or a linfa baseline), evaluate, batch-predict and generate data; with
+//! the feature `gcp`, the BigQuery and Cloud Monitoring metrics sinks ([`metrics_sink`]).
 //!
 //! Invariant: no network I/O and no async runtime here; cloud I/O lives in `mlops-gcp`, which
 //! [`source`] calls (blocking) only in a build with the cargo feature `gcp`.
@@ -9,6 +10,9 @@ pub mod encode;
 mod error;
 pub mod gen_data;
 pub mod metrics;
+#[cfg(feature = "gcp")]
+pub mod metrics_sink;
+pub mod monitor;
 pub mod outcomes;
 pub mod predict;
 pub mod source;

@@ -25,4 +25,4 @@ pub use model_config::{
     FeatureSchema, LabelConfig, ModelConfig, ModelSection, ModelType, SplitConfig,
     UnknownCategoryPolicy,
 };
-pub use settings::{Environment, GcpAuth, GcpEndpoints, Settings};
+pub use settings::{Environment, GcpAuth, GcpEndpoints, Secret, Settings};

@@ -85,6 +85,22 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "MLOPS_GCP_AUTH",
         "adc (default: Application Default Credentials) or anonymous (emulators, tests)",
     ),
+    (
+        "MLOPS_MONITORING_CONFIG",
+        "monitoring config YAML: drift method and bins, alerts_threshold (default config/monitoring.yaml)",
+    ),
+    (
+        "ALERT_NOTIFICATION_CHANNEL",
+        "existing Cloud Monitoring notification channel (projects/P/notificationChannels/ID or ID) for the alert policies; else a Slack channel is created",
+    ),
+    (
+        "SLACK_CHANNEL_NAME",
+        "Slack channel the alert policies notify, e.g. #ml-alerts (default #ml-alerts)",
+    ),
+    (
+        "SLACK_AUTH_TOKEN",
+        "Slack bot token for a new Slack notification channel (secret; never printed)",
+    ),
 ];
 
 /// Google's Cloud Storage JSON API host.
@@ -200,6 +216,32 @@ pub struct Settings {
     pub gcp_endpoints: GcpEndpoints,
     /// How Google Cloud clients authenticate.
     pub gcp_auth: GcpAuth,
+    /// Path of the monitoring config YAML (drift method, `alerts_threshold`).
+    pub monitoring_config: String,
+    /// An existing notification channel for the alert policies (full name or id).
+    pub alert_notification_channel: Option<String>,
+    /// The Slack channel a created notification channel posts to.
+    pub slack_channel_name: String,
+    /// The Slack token of a created notification channel (never printed: `Debug` shows
+    /// `<redacted>`).
+    pub slack_auth_token: Option<Secret>,
+}
+
+/// A secret setting: its `Debug` output is redacted, so settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value, for the one request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Settings {
@@ -360,6 +402,22 @@ impl Settings {
                 GcpAuth::Adc
             }
         };
+        let alert_notification_channel = get("ALERT_NOTIFICATION_CHANNEL");
+        if let Some(c) = &alert_notification_channel {
+            let id = c.rsplit('/').next().unwrap_or_default();
+            let full = c.starts_with("projects/") && c.contains("/notificationChannels/");
+            if id.is_empty() || id.contains(char::is_whitespace) || (c.contains('/') && !full) {
+                problems.push(format!(
+                    "ALERT_NOTIFICATION_CHANNEL is `{c}`, expected projects/P/notificationChannels/ID or ID"
+                ));
+            }
+        }
+        let slack_channel_name = get("SLACK_CHANNEL_NAME").unwrap_or_else(|| "#ml-alerts".into());
+        if !slack_channel_name.starts_with('#') || slack_channel_name.len() < 2 {
+            problems.push(format!(
+                "SLACK_CHANNEL_NAME is `{slack_channel_name}`, expected a channel such as #ml-alerts"
+            ));
+        }
         if !problems.is_empty() {
             return Err(DomainError::Settings(problems));
         }
@@ -381,6 +439,11 @@ impl Settings {
             bq_source_table,
             gcp_endpoints,
             gcp_auth,
+            monitoring_config: get("MLOPS_MONITORING_CONFIG")
+                .unwrap_or_else(|| "config/monitoring.yaml".into()),
+            alert_notification_channel,
+            slack_channel_name,
+            slack_auth_token: get("SLACK_AUTH_TOKEN").map(Secret),
         })
     }
 
@@ -454,6 +517,21 @@ impl Settings {
             format!("bq://{}.{}.{name}", self.project(), self.bq_dataset)
         } else {
             self.local_path(&format!("tables/{name}"))
+        }
+    }
+
+    /// The monitoring metrics table: `bq://{project}.{BQ_DATASET}.monitoring_metrics` in
+    /// nprod/prod (rows also go to Cloud Monitoring), locally the JSON-lines table that
+    /// `mlops metrics show` reads, `{MLOPS_LOCAL_ROOT}/pipeline_root/metrics/metrics.jsonl`.
+    pub fn metrics_table_uri(&self) -> String {
+        if self.environment.is_cloud() {
+            format!(
+                "bq://{}.{}.monitoring_metrics",
+                self.project(),
+                self.bq_dataset
+            )
+        } else {
+            self.local_path("pipeline_root/metrics/metrics.jsonl")
         }
     }
 
@@ -620,6 +698,38 @@ mod tests {
             Ok(s) => panic!("{extra:?} was accepted: {s:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn alerting_settings_are_checked_and_the_token_is_redacted() {
+        let s = cloud(&[
+            (
+                "ALERT_NOTIFICATION_CHANNEL",
+                "projects/p/notificationChannels/42",
+            ),
+            ("SLACK_AUTH_TOKEN", "xoxb-secret"),
+        ])
+        .unwrap();
+        assert_eq!(s.monitoring_config, "config/monitoring.yaml");
+        assert_eq!(s.slack_channel_name, "#ml-alerts");
+        assert_eq!(
+            s.slack_auth_token.as_ref().map(Secret::expose),
+            Some("xoxb-secret")
+        );
+        assert!(
+            !format!("{s:?}").contains("xoxb-secret"),
+            "token in Debug output"
+        );
+        assert!(cloud(&[("ALERT_NOTIFICATION_CHANNEL", "42")]).is_ok());
+        let err = refused(&[
+            ("ALERT_NOTIFICATION_CHANNEL", "channels/42"),
+            ("SLACK_CHANNEL_NAME", "ml-alerts"),
+        ]);
+        assert!(
+            err.contains("ALERT_NOTIFICATION_CHANNEL is `channels/42`"),
+            "{err}"
+        );
+        assert!(err.contains("SLACK_CHANNEL_NAME is `ml-alerts`"), "{err}");
     }
 
     #[test]

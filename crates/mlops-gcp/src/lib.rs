@@ -1,5 +1,6 @@
 //! Every Google Cloud call of the template: Cloud Storage, BigQuery, Vertex AI (pipeline jobs,
-//! schedules, model registry, endpoints) and Cloud Monitoring.
+//! schedules, model registry, endpoints) and Cloud Monitoring (JSON REST: metric descriptors,
+//! time series, alert policies, notification channels).
 //!
 //! Google's official Rust clients compile each service's RPCs into the crate that constructs
 //! the client (~25–35 s per client on two cores), so they are built **only here**, and the rest
@@ -20,6 +21,7 @@ mod client;
 pub mod config;
 pub mod dry_run;
 pub mod error;
+pub mod monitoring;
 mod rest;
 pub mod storage;
 pub mod vertex;

@@ -11,6 +11,11 @@
 //! - [`metrics`]: the catalogue of every metric a monitoring component writes: the sinks
 //!   (local table, BigQuery, Cloud Monitoring) and the alert policies are checked against it.
 //!
+//! - [`thresholds`]: `config/monitoring.yaml` (drift method and bins, `alerts_threshold`): which
+//!   thresholds a set of values crosses.
+//! - [`sink`]: the one trait every metrics sink implements, and the local append-only
+//!   JSON-lines table.
+//!
 //! Every function checks its input and returns [`MonitoringError`] naming what is wrong; too
 //! little data is an explicit [`Outcome::InsufficientData`], never NaN or a false alert.
 
@@ -22,7 +27,9 @@ pub mod features;
 pub mod metrics;
 pub mod performance;
 pub mod report;
+pub mod sink;
 mod stats;
+pub mod thresholds;
 
 pub use baseline::{
     Distribution, FeatureProfile, MonitoringBaseline, ScoreBaseline, DEFAULT_FEATURE_BINS,

@@ -3,6 +3,7 @@
 //! Every call goes through `mlops_gcp::Gcp`, so editing this module never recompiles Google's
 //! clients; `--dry-run` prints each request instead of sending it.
 
+mod alerting;
 mod endpoints;
 mod models;
 mod pipelines;
@@ -10,6 +11,7 @@ pub mod predictions;
 mod schedules;
 mod storage;
 
+pub use alerting::apply as alerting_apply;
 pub use endpoints::run as endpoints;
 pub use models::run as models;
 pub use pipelines::run as pipelines;

@@ -138,7 +138,9 @@ fn cloud_ir_names_only_cloud_resources_in_nprod_and_prod() {
                     ir["deploymentSpec"]["executors"][&executor]["container"]["env"],
                     serde_json::json!([
                         {"name": "GCP_PROJECT_ID", "value": "acme-churn-1"},
-                        {"name": "GCP_REGION", "value": "europe-west4"}
+                        {"name": "GCP_REGION", "value": "europe-west4"},
+                        {"name": "BQ_LOCATION", "value": settings.bq_location},
+                        {"name": "MODEL_NAME_PREFIX", "value": "churn"}
                     ]),
                     "{what}: {executor}"
                 );

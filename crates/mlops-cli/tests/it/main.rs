@@ -20,6 +20,8 @@ mod cloud_data;
 mod cloud_faults;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
+mod cloud_monitoring;
+#[cfg(feature = "cloud-tests")]
 mod cloud_pipeline;
 #[cfg(feature = "cloud-tests")]
 mod cloud_storage_root;
@@ -30,6 +32,7 @@ mod container;
 #[cfg(feature = "python-tests")]
 mod interop;
 mod ir_kfp;
+mod monitoring_cli;
 mod monitoring_data;
 #[cfg(feature = "python-tests")]
 mod monitoring_parity;

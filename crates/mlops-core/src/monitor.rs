@@ -1,0 +1,511 @@
+//! Monitoring on tables: reads predictions, scored rows and outcomes with polars and hands
+//! plain slices to `mlops_monitoring`, which does the statistics. Used by the monitoring
+//! components and by `mlops monitor`, so that a pipeline and a person get the same numbers.
+//!
+//! - [`check_drift`]: score drift against the bundle's training-split baseline (the old
+//!   equal-width histogram for bundles trained before the baseline existed) and feature drift
+//!   of every profiled input column; `drift_detected` and the drifted features follow the
+//!   thresholds of `config/monitoring.yaml`.
+//! - [`join_outcomes`] + [`check_performance`]: predictions in a time window joined by id with
+//!   the outcomes that arrived; rows without an outcome are counted, not dropped silently;
+//!   realised metrics next to the ones estimated from the scores alone (CBPE).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use mlops_model::ModelBundle;
+use mlops_monitoring::thresholds::{Alert, MonitoringConfig};
+use mlops_monitoring::{
+    estimate_performance, features_drift, performance, score_drift, ColumnValues,
+    EstimatedPerformance, FeatureDriftReport, Outcome, Performance, ScoreDrift,
+};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{CoreError, Result};
+use crate::table::{read_table_columns, require_columns};
+
+/// The probability column of a predictions table.
+pub const PROBABILITY: &str = "probability";
+/// When a prediction was made.
+pub const SCORED_AT: &str = "scored_at";
+
+fn monitoring_err(path: &Path) -> impl FnOnce(mlops_monitoring::MonitoringError) -> CoreError + '_ {
+    move |e| CoreError::InvalidTable {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn polars_err(path: &Path) -> impl FnOnce(PolarsError) -> CoreError + '_ {
+    move |e| CoreError::Table {
+        action: "read",
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+/// The files of a table: the file itself, or every `.parquet`/`.csv` file of a folder (the
+/// local predictions table is one file per run), in name order, hidden files skipped.
+pub fn table_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| CoreError::Table {
+        action: "list",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| CoreError::Table {
+            action: "list",
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        let table = p.extension().is_some_and(|e| e == "parquet" || e == "csv");
+        if table && !name.starts_with('.') {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The probabilities of a table's `column` (each must be a number: a missing or non-numeric
+/// value is an error naming its row).
+pub fn read_probabilities(path: &Path, column: &str) -> Result<Vec<f64>> {
+    let mut all = Vec::new();
+    for file in table_files(path)? {
+        let df = read_table_columns(&file, Some(&[column]))?;
+        require_columns(&df, &file, [column])?;
+        all.extend(float_column(&df, column, &file)?);
+    }
+    Ok(all)
+}
+
+fn float_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>> {
+    let col = df.column(name).map_err(polars_err(path))?;
+    let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
+    let values = cast.f64().map_err(polars_err(path))?;
+    let mut out = Vec::with_capacity(values.len());
+    for (row, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => out.push(v),
+            None => {
+                return Err(CoreError::InvalidCells {
+                    path: path.to_path_buf(),
+                    problems: vec![format!(
+                        "row {}, column `{name}`: missing or not a number (`{}`); expected a probability",
+                        row + 1,
+                        col.get(row).map(|v| v.to_string()).unwrap_or_default()
+                    )],
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Score drift, feature drift and the decision, with the metric values written to the sinks.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftCheck {
+    /// Drift of the score distribution.
+    pub score: Outcome<ScoreDrift>,
+    /// Drift of each input column (or "no baseline").
+    pub features: FeatureDriftReport,
+    /// The statistic that decides (`psi` or `js_distance`) crossed its threshold.
+    pub drift_detected: bool,
+    /// Input columns whose drift crosses a threshold.
+    pub drifted_features: Vec<String>,
+    /// `{group}/{name}` → value, for the metrics sinks and the KFP Metrics artifact.
+    pub metrics: Vec<(String, f64)>,
+    /// The thresholds of `config` that these values cross.
+    pub alerts: Vec<Alert>,
+    /// Whether the score baseline is the old histogram (bundles trained before the baseline).
+    pub baseline_from_histogram: bool,
+}
+
+/// Drift of `scores` (and, with `data`, of the input columns) against the bundle's baseline.
+/// `path` names the scored table in errors.
+pub fn check_drift(
+    bundle: &ModelBundle,
+    scores: &[f64],
+    data: Option<&DataFrame>,
+    config: &MonitoringConfig,
+    path: &Path,
+) -> Result<DriftCheck> {
+    let meta = &bundle.metadata;
+    let baseline = meta
+        .score_baseline()
+        .ok_or_else(|| CoreError::InvalidTable {
+            path: path.to_path_buf(),
+            message: "the model's metadata.json has no score baseline (no `monitoring` and no \
+                  `score_distribution`; an imported model?): retrain it with `mlops train` to \
+                  monitor its drift"
+                .into(),
+        })?;
+    let score = score_drift(&baseline, scores, config.drift.binning, config.drift.bins)
+        .map_err(monitoring_err(path))?;
+    let features = match data {
+        Some(df) => {
+            let current = current_columns(bundle, df, path)?;
+            let borrowed: Vec<(String, Vec<Option<&str>>)> = current
+                .iter()
+                .filter_map(|(name, c)| match c {
+                    Current::Levels(v) => {
+                        Some((name.clone(), v.iter().map(Option::as_deref).collect()))
+                    }
+                    Current::Numeric(_) => None,
+                })
+                .collect();
+            let mut views: Vec<(&str, ColumnValues<'_>)> = Vec::new();
+            for (name, c) in &current {
+                if let Current::Numeric(v) = c {
+                    views.push((name, ColumnValues::Numeric(v)));
+                }
+            }
+            for (name, v) in &borrowed {
+                views.push((name, ColumnValues::Levels(v)));
+            }
+            features_drift(meta.monitoring.as_ref(), &views).map_err(monitoring_err(path))?
+        }
+        None => FeatureDriftReport::Columns {
+            columns: Vec::new(),
+            not_supplied: Vec::new(),
+        },
+    };
+    let psi_limit = config.threshold("prediction_drift/psi");
+    let js_limit = config.threshold("prediction_drift/js_distance");
+    let mut metrics = Vec::new();
+    let mut drift_detected = false;
+    if let Some(d) = score.computed() {
+        let decisive = match config.drift.method.metric_key() {
+            "prediction_drift/js_distance" => js_limit.is_some_and(|t| t.fires(d.js_distance)),
+            _ => psi_limit.is_some_and(|t| t.fires(d.psi)),
+        };
+        drift_detected = decisive;
+        metrics.push(("prediction_drift/psi".to_string(), d.psi));
+        metrics.push(("prediction_drift/js_distance".to_string(), d.js_distance));
+        metrics.push(("prediction_drift/wasserstein".to_string(), d.wasserstein));
+        metrics.push(("prediction_drift/ks".to_string(), d.ks));
+    }
+    metrics.push((
+        "prediction_drift/drift_detected".to_string(),
+        f64::from(u8::from(drift_detected)),
+    ));
+    metrics.push((
+        "prediction_drift/row_count".to_string(),
+        scores.len() as f64,
+    ));
+    let mut drifted_features = Vec::new();
+    if let FeatureDriftReport::Columns { columns, .. } = &features {
+        let (mut max_psi, mut max_js) = (None::<f64>, None::<f64>);
+        for f in columns.iter().filter_map(Outcome::computed) {
+            let by_psi = f.psi.is_some_and(|p| psi_limit.is_some_and(|t| t.fires(p)));
+            let by_js = js_limit.is_some_and(|t| t.fires(f.js_distance));
+            if by_psi || by_js {
+                drifted_features.push(f.name.clone());
+            }
+            if let Some(p) = f.psi {
+                max_psi = Some(max_psi.map_or(p, |m| m.max(p)));
+            }
+            max_js = Some(max_js.map_or(f.js_distance, |m| m.max(f.js_distance)));
+        }
+        if data.is_some() {
+            metrics.push((
+                "feature_drift/features_drifted".to_string(),
+                drifted_features.len() as f64,
+            ));
+        }
+        if let Some(p) = max_psi {
+            metrics.push(("feature_drift/max_psi".to_string(), p));
+        }
+        if let Some(j) = max_js {
+            metrics.push(("feature_drift/max_js_distance".to_string(), j));
+        }
+    }
+    let alerts = config.evaluate(&metrics);
+    Ok(DriftCheck {
+        score,
+        features,
+        drift_detected,
+        drifted_features,
+        metrics,
+        alerts,
+        baseline_from_histogram: baseline.from_histogram,
+    })
+}
+
+/// One input column's current values, owned.
+enum Current {
+    Numeric(Vec<f64>),
+    Levels(Vec<Option<String>>),
+}
+
+/// The bundle's profiled input columns as `df` has them (numeric as numbers, NaN for missing
+/// or unreadable; categorical and binary as text). Columns the table lacks are left out (the
+/// report lists them as not supplied).
+fn current_columns(
+    bundle: &ModelBundle,
+    df: &DataFrame,
+    path: &Path,
+) -> Result<Vec<(String, Current)>> {
+    let Some(baseline) = bundle.metadata.monitoring.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for profile in &baseline.features {
+        let Ok(col) = df.column(&profile.name) else {
+            continue;
+        };
+        let current = match &profile.distribution {
+            mlops_monitoring::baseline::Distribution::Numeric { .. } => {
+                let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
+                let values = cast.f64().map_err(polars_err(path))?;
+                Current::Numeric(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            }
+            mlops_monitoring::baseline::Distribution::Binary { .. } => {
+                let text = col.cast(&DataType::String).map_err(polars_err(path))?;
+                let values = text.str().map_err(polars_err(path))?;
+                Current::Levels(
+                    values
+                        .iter()
+                        .map(|v| match v.map(mlops_model::preprocess::parse_binary) {
+                            Some(Ok(1.0)) => Some("1".to_string()),
+                            Some(Ok(0.0)) => Some("0".to_string()),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            }
+            mlops_monitoring::baseline::Distribution::Categorical { .. } => {
+                let text = col.cast(&DataType::String).map_err(polars_err(path))?;
+                let values = text.str().map_err(polars_err(path))?;
+                Current::Levels(
+                    values
+                        .iter()
+                        .map(|v| {
+                            v.map(str::trim)
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                        })
+                        .collect(),
+                )
+            }
+        };
+        out.push((profile.name.clone(), current));
+    }
+    Ok(out)
+}
+
+/// A binary cell as its profile's level (`"0"`/`"1"`), as the preprocessor reads it.
+fn binary_level(text: &str) -> Option<&'static str> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "1.0" | "true" | "yes" => Some("1"),
+        "0" | "0.0" | "false" | "no" => Some("0"),
+        _ => None,
+    }
+}
+
+/// A time window `[from, to)` on `scored_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// Inclusive start.
+    pub from: DateTime<Utc>,
+    /// Exclusive end.
+    pub to: DateTime<Utc>,
+}
+
+/// Predictions in a window joined with their outcomes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Joined {
+    /// Probabilities of the predictions with an outcome.
+    pub scores: Vec<f64>,
+    /// Their outcomes.
+    pub labels: Vec<bool>,
+    /// Probabilities of every prediction in the window (estimation needs no label).
+    pub all_scores: Vec<f64>,
+    /// Predictions in the window whose outcome has not arrived.
+    pub without_outcome: usize,
+    /// Predictions outside the window.
+    pub outside_window: usize,
+}
+
+/// Join the predictions table (`id_column`, `probability`, `scored_at`) with the outcomes
+/// table (`outcome_id`, `label_column` as 0/1 or true/false) by id, keeping predictions whose
+/// `scored_at` is in `window` (all of them without a window or without the column). An id
+/// scored twice counts each prediction.
+pub fn join_outcomes(
+    predictions: &Path,
+    id_column: &str,
+    outcomes: &Path,
+    outcome_id: &str,
+    label_column: &str,
+    window: Option<Window>,
+) -> Result<Joined> {
+    let mut labels: HashMap<String, bool> = HashMap::new();
+    for file in table_files(outcomes)? {
+        let df = read_table_columns(&file, Some(&[outcome_id, label_column]))?;
+        require_columns(&df, &file, [outcome_id, label_column])?;
+        let ids = text_column(&df, outcome_id, &file)?;
+        let ys = label_values(&df, label_column, &file)?;
+        for (id, y) in ids.into_iter().zip(ys) {
+            if let Some(id) = id {
+                labels.insert(id, y);
+            }
+        }
+    }
+    let mut joined = Joined::default();
+    for file in table_files(predictions)? {
+        let df = read_table_columns(&file, None)?;
+        require_columns(&df, &file, [id_column, PROBABILITY])?;
+        let ids = text_column(&df, id_column, &file)?;
+        let probs = float_column(&df, PROBABILITY, &file)?;
+        let times = match (window, df.column(SCORED_AT)) {
+            (Some(_), Ok(col)) => Some(micros(col, &file)?),
+            _ => None,
+        };
+        for (row, (id, p)) in ids.into_iter().zip(probs).enumerate() {
+            if let (Some(w), Some(times)) = (window, &times) {
+                let inside = times[row]
+                    .is_some_and(|t| t >= w.from.timestamp_micros() && t < w.to.timestamp_micros());
+                if !inside {
+                    joined.outside_window += 1;
+                    continue;
+                }
+            }
+            joined.all_scores.push(p);
+            match id.and_then(|id| labels.get(&id).copied()) {
+                Some(y) => {
+                    joined.scores.push(p);
+                    joined.labels.push(y);
+                }
+                None => joined.without_outcome += 1,
+            }
+        }
+    }
+    Ok(joined)
+}
+
+fn text_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<String>>> {
+    let col = df.column(name).map_err(polars_err(path))?;
+    let text = col.cast(&DataType::String).map_err(polars_err(path))?;
+    let values = text.str().map_err(polars_err(path))?;
+    Ok(values
+        .iter()
+        .map(|v| v.map(|s| s.trim().to_string()))
+        .collect())
+}
+
+fn label_values(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<bool>> {
+    let text = text_column(df, name, path)?;
+    let mut out = Vec::with_capacity(text.len());
+    for (row, v) in text.iter().enumerate() {
+        match v.as_deref().and_then(binary_level) {
+            Some(level) => out.push(level == "1"),
+            None => {
+                return Err(CoreError::InvalidCells {
+                    path: path.to_path_buf(),
+                    problems: vec![format!(
+                    "row {}, column `{name}`: `{}` is not an outcome; expected 0/1 or true/false",
+                    row + 1,
+                    v.as_deref().unwrap_or("")
+                )],
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A timestamp column as microseconds since the epoch.
+fn micros(col: &Column, path: &Path) -> Result<Vec<Option<i64>>> {
+    let factor = match col.dtype() {
+        DataType::Datetime(TimeUnit::Nanoseconds, _) => -1000,
+        DataType::Datetime(TimeUnit::Microseconds, _) => 1,
+        DataType::Datetime(TimeUnit::Milliseconds, _) => 1000,
+        other => {
+            return Err(CoreError::InvalidTable {
+                path: path.to_path_buf(),
+                message: format!("column `{SCORED_AT}` is {other}; expected a timestamp"),
+            })
+        }
+    };
+    let raw = col.cast(&DataType::Int64).map_err(polars_err(path))?;
+    let values = raw.i64().map_err(polars_err(path))?;
+    Ok(values
+        .iter()
+        .map(|v| v.map(|t| if factor < 0 { t / 1000 } else { t * factor }))
+        .collect())
+}
+
+/// Realised and estimated performance of a window, with the metric values and alerts.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerformanceCheck {
+    /// Metrics on the predictions whose outcome arrived.
+    pub realised: Outcome<Performance>,
+    /// Metrics expected from the scores of every prediction in the window (CBPE).
+    pub estimated: Outcome<EstimatedPerformance>,
+    /// Predictions in the window without an outcome yet.
+    pub rows_without_outcome: usize,
+    /// `{group}/{name}` → value.
+    pub metrics: Vec<(String, f64)>,
+    /// The thresholds these values cross.
+    pub alerts: Vec<Alert>,
+}
+
+/// Performance of `joined` at `threshold`; too few rows give `performance/insufficient_data`
+/// = 1 and no metric that could raise a false alert.
+pub fn check_performance(
+    joined: &Joined,
+    threshold: f64,
+    config: &MonitoringConfig,
+    path: &Path,
+) -> Result<PerformanceCheck> {
+    let realised =
+        performance(&joined.scores, &joined.labels, threshold).map_err(monitoring_err(path))?;
+    let estimated =
+        estimate_performance(&joined.all_scores, threshold).map_err(monitoring_err(path))?;
+    let mut metrics = Vec::new();
+    let mut push = |k: &str, v: f64| metrics.push((format!("performance/{k}"), v));
+    let insufficient = match realised.computed() {
+        Some(p) => {
+            if let Some(auc) = p.auc {
+                push("auc", auc);
+            }
+            push("logloss", p.logloss);
+            push("accuracy", p.accuracy);
+            push("precision", p.precision);
+            push("recall", p.recall);
+            push("f1", p.f1);
+            push("brier", p.brier);
+            push("ece", p.ece);
+            push("positive_rate", p.positive_rate);
+            p.auc.is_none()
+        }
+        None => true,
+    };
+    push("row_count", joined.scores.len() as f64);
+    push("rows_without_outcome", joined.without_outcome as f64);
+    if let Some(e) = estimated.computed() {
+        if let Some(auc) = e.auc {
+            push("estimated_auc", auc);
+        }
+        push("estimated_precision", e.precision);
+        push("estimated_recall", e.recall);
+        push("estimated_f1", e.f1);
+    }
+    push("insufficient_data", f64::from(u8::from(insufficient)));
+    let alerts = config.evaluate(&metrics);
+    Ok(PerformanceCheck {
+        realised,
+        estimated,
+        rows_without_outcome: joined.without_outcome,
+        metrics,
+        alerts,
+    })
+}
