@@ -12,7 +12,7 @@ use serde_json::json;
 /// Build the inference pipeline. Defaults by environment, as the training pipeline's: the
 /// scoring table ([`Settings::source_table`]), the registry and model name, and the
 /// predictions table ([`Settings::table_uri`]`("predictions")`).
-pub fn pipeline(_config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
+pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
     let mut p = PipelineBuilder::new(
         "inference",
         "Score customers with the champion and check the predictions for drift.",
@@ -34,6 +34,12 @@ pub fn pipeline(_config: &ModelConfig, settings: &Settings) -> Result<Pipeline> 
         ParamType::String,
         json!(settings.model_name()),
         "Registered model name",
+    )?;
+    let id_column = p.param(
+        "id_column",
+        ParamType::String,
+        json!(config.id_column.clone().unwrap_or_else(|| "id".into())),
+        "Id column carried into the predictions",
     )?;
     let predictions_table = p.param(
         "predictions_table",
@@ -65,6 +71,7 @@ pub fn pipeline(_config: &ModelConfig, settings: &Settings) -> Result<Pipeline> 
         .with("dataset", &extract.out("dataset")?)
         .with("registry", &registry)
         .with("model_name", &model_name)
+        .with("id_column", &id_column)
         .with("predictions_table", &predictions_table)
         .caching(false)
         .limits("2", "4G")

@@ -13,6 +13,9 @@ use crate::context::BoxError;
 use crate::models::default_registry;
 use crate::pipelines::{run_pipeline, summarise};
 
+/// The id column of the demo's generated customers.
+const ID: &str = "id";
+
 /// Run `mlops demo`.
 pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
     let run_args = RunArgs {
@@ -56,9 +59,35 @@ pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
             Ok(record)
         };
 
-    // Inference on the shipped table: the champion scores it; no drift is expected.
-    let inference = step("inference", vec![])?;
-    print_drift("inference on data/wa_churn.csv", &inference);
+    // Today's customers: a population drawn from the shipped table (`gen-data --shift 0`, with
+    // an `id` column so that outcomes can be joined later). No drift is expected.
+    let population = |shift: f64, seed: u64, name: &str| -> Result<std::path::PathBuf, BoxError> {
+        let out = Path::new(&settings.local_root).join("data").join(name);
+        mlops_core::gen_data::generate_with(
+            &config,
+            Path::new("data/wa_churn.csv"),
+            7043,
+            seed,
+            shift,
+            &out,
+            &mlops_core::gen_data::GenerateOptions {
+                id_column: Some(ID.into()),
+            },
+        )?;
+        Ok(out)
+    };
+    let today = population(0.0, 1, "customers.parquet")?;
+    let inference = step(
+        "inference",
+        vec![
+            format!("data_path={}", today.display()),
+            format!("id_column={ID}"),
+        ],
+    )?;
+    print_drift(
+        "inference on today's customers (gen-data --shift 0)",
+        &inference,
+    );
 
     // Later outcomes for the scored customers (80% arrived), then the monitoring pipeline.
     let predictions =
@@ -68,20 +97,20 @@ pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
     let summary = mlops_core::outcomes::generate_outcomes(
         &config.label,
         &predictions,
-        Path::new("data/wa_churn.csv"),
+        &today,
         &outcomes,
         &mlops_core::outcomes::OutcomeOptions {
-            id_column: config.id_column.clone().unwrap_or_else(|| "id".into()),
+            id_column: ID.into(),
             ..Default::default()
         },
     )?;
     println!(
-        "outcomes: {} of {} scored customers have one -> {}",
+        "outcomes: {} of {} scored customers have one (`mlops gen-outcomes`) -> {}",
         summary.written,
         summary.scored,
         outcomes.display()
     );
-    let monitoring = step("monitoring", vec![])?;
+    let monitoring = step("monitoring", vec![format!("id_column={ID}")])?;
     let perf = &monitoring.tasks["performance-monitoring"]
         .outputs
         .parameters;
@@ -95,19 +124,13 @@ pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
 
     // A shifted population (shorter tenure, higher charges, more month-to-month contracts):
     // the same inference pipeline now reports drift and the columns that moved.
-    let shifted = Path::new(&settings.local_root).join("data/shifted.parquet");
-    mlops_core::gen_data::generate_with(
-        &config,
-        Path::new("data/wa_churn.csv"),
-        7043,
-        7,
-        0.5,
-        &shifted,
-        &mlops_core::gen_data::GenerateOptions::default(),
-    )?;
+    let shifted = population(0.5, 2, "customers_shifted.parquet")?;
     let drifted = step(
         "inference",
-        vec![format!("data_path={}", shifted.display())],
+        vec![
+            format!("data_path={}", shifted.display()),
+            format!("id_column={ID}"),
+        ],
     )?;
     print_drift(
         "inference on a shifted population (gen-data --shift 0.5)",

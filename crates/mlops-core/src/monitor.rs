@@ -117,7 +117,8 @@ pub struct DriftCheck {
     pub score: Outcome<ScoreDrift>,
     /// Drift of each input column (or "no baseline").
     pub features: FeatureDriftReport,
-    /// The statistic that decides (`psi` or `js_distance`) crossed its threshold.
+    /// The deciding score statistic (`psi` or `js_distance`) or some input column crossed its
+    /// threshold.
     pub drift_detected: bool,
     /// Input columns whose drift crosses a threshold.
     pub drifted_features: Vec<String>,
@@ -194,10 +195,6 @@ pub fn check_drift(
         metrics.push(("prediction_drift/ks".to_string(), d.ks));
     }
     metrics.push((
-        "prediction_drift/drift_detected".to_string(),
-        f64::from(u8::from(drift_detected)),
-    ));
-    metrics.push((
         "prediction_drift/row_count".to_string(),
         scores.len() as f64,
     ));
@@ -228,6 +225,13 @@ pub fn check_drift(
             metrics.push(("feature_drift/max_js_distance".to_string(), j));
         }
     }
+    // Drift is detected when the scores or any input column cross their thresholds: inputs
+    // can move a long way before a well-regularised model's scores do.
+    drift_detected |= !drifted_features.is_empty();
+    metrics.push((
+        "prediction_drift/drift_detected".to_string(),
+        f64::from(u8::from(drift_detected)),
+    ));
     let alerts = config.evaluate(&metrics);
     Ok(DriftCheck {
         score,

@@ -99,7 +99,7 @@ pub const METRICS: &[MetricDef] = &[
         PredictionDrift,
         "drift_detected",
         Flag,
-        "1 when a score-drift threshold is crossed, else 0.",
+        "1 when the score drift or an input column's drift crosses its threshold, else 0.",
     ),
     def(
         PredictionDrift,

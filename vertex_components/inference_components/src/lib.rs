@@ -27,6 +27,11 @@ impl Component for BatchPredict {
                 Port::param("registry", ParamType::String, "Model registry"),
                 Port::param("model_name", ParamType::String, "Registered model name"),
                 Port::param(
+                    "id_column",
+                    ParamType::String,
+                    "Id column carried into the predictions (left out when the table has none)",
+                ),
+                Port::param(
                     "predictions_table",
                     ParamType::String,
                     "Predictions table: a local folder (one Parquet file per run is added)",
@@ -64,8 +69,22 @@ impl Component for BatchPredict {
         std::fs::create_dir_all(&out_dir)
             .map_err(|e| ComponentError::io("create folder", &out_dir, e))?;
         let scored_at = Utc::now();
+        let id_column = ctx.str("id_column")?;
+        let columns = mlops_core::table::BatchReader::open(&input, None, 1)
+            .step("read the columns of the rows to score")?
+            .columns()
+            .to_vec();
+        let id = if columns.contains(&id_column) {
+            Some(id_column)
+        } else {
+            eprintln!(
+                "the rows to score have no `{id_column}` column: the predictions carry no id, so \
+                 performance monitoring cannot join them with outcomes"
+            );
+            None
+        };
         let options =
-            PredictOptions::predictions_table(None, name.clone(), version.to_string(), scored_at);
+            PredictOptions::predictions_table(id, name.clone(), version.to_string(), scored_at);
         let timings = predict_file_with(&bundle, &input, &out, &options)
             .step_with(|| format!("score the rows with `{name}` version {version}"))?;
         let table = ctx.str("predictions_table")?;

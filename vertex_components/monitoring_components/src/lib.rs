@@ -275,7 +275,7 @@ impl Component for PerformanceMonitoring {
             "monitoring",
             &run,
             &model_name,
-            "window",
+            "all",
             &check.metrics,
         )
         .step_with(|| format!("write the performance metrics to `{table}`"))?;

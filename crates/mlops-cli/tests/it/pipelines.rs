@@ -369,42 +369,107 @@ fn list_shows_next_runs_in_auckland_time() {
     );
 }
 
-/// `mlops pipelines run inference` with the same private root and registry as `run_training`.
-fn run_inference(dir: &Path, extra: &[&str]) -> std::process::Output {
+/// `mlops pipelines run NAME` with the same private root and registry as `run_training`, and
+/// private predictions and metrics tables.
+fn run_named(dir: &Path, name: &str, extra: &[&str]) -> std::process::Output {
     let mut cmd = mlops();
-    cmd.args(["pipelines", "run", "inference", "--json", "--pipeline-root"])
+    cmd.args(["pipelines", "run", name, "--json", "--pipeline-root"])
         .arg(dir.join("root"))
-        .args([
-            "--param",
-            &format!("registry={}", dir.join("registry").display()),
-        ])
         .args([
             "--param",
             &format!("predictions_table={}", dir.join("predictions").display()),
         ])
+        .args([
+            "--param",
+            &format!("metrics_table={}", dir.join("metrics.jsonl").display()),
+        ])
         .args(extra);
+    if name == "inference" {
+        cmd.args([
+            "--param",
+            &format!("registry={}", dir.join("registry").display()),
+        ]);
+    }
     run(&mut cmd)
 }
 
+/// `mlops gen-data` from the shipped table with ids, shifted by `shift`.
+fn population(dir: &Path, shift: &str, seed: &str) -> std::path::PathBuf {
+    let out = dir.join(format!("customers-{shift}.parquet"));
+    ok(mlops()
+        .args([
+            "gen-data",
+            "--rows",
+            "5000",
+            "--seed",
+            seed,
+            "--shift",
+            shift,
+            "--id-column",
+            "id",
+            "--out",
+        ])
+        .arg(&out));
+    out
+}
+
 #[test]
-fn inference_scores_with_the_champion_into_the_predictions_table() {
+fn inference_scores_with_the_champion_and_detects_drift_of_a_shifted_population() {
     let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     // No champion yet: one clear refusal naming the way out.
-    let out = run_inference(dir.path(), &[]);
+    let out = run_named(d, "inference", &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("has no champion"), "{stderr}");
     assert!(stderr.contains("training pipeline"), "{stderr}");
 
-    record(&run_training(dir.path(), &[]));
-    let rec = record(&run_inference(dir.path(), &[]));
-    assert_eq!(status(&rec, "batch-predict"), "succeeded");
-    let outputs = &rec["tasks"]["batch-predict"]["outputs"]["parameters"];
-    assert_eq!(outputs["model_version"], "1");
-    assert_eq!(outputs["rows"], 7043);
-    // Twice: one file per run in the predictions table, each with the table's layout.
-    record(&run_inference(dir.path(), &[]));
-    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("predictions"))
+    record(&run_training(d, &[]));
+    let same = population(d, "0", "1");
+    let data = format!("data_path={}", same.display());
+    let rec = record(&run_named(
+        d,
+        "inference",
+        &["--param", &data, "--param", "id_column=id"],
+    ));
+    let predict = &rec["tasks"]["batch-predict"]["outputs"]["parameters"];
+    assert_eq!(predict["model_version"], "1");
+    assert_eq!(predict["rows"], 5000);
+    let drift = &rec["tasks"]["prediction-drift"]["outputs"]["parameters"];
+    assert_eq!(drift["drift_detected"], false, "{drift}");
+    assert_eq!(drift["drifted_features"], "", "{drift}");
+
+    let shifted = population(d, "0.5", "2");
+    let data = format!("data_path={}", shifted.display());
+    let rec = record(&run_named(
+        d,
+        "inference",
+        &["--param", &data, "--param", "id_column=id"],
+    ));
+    let drift = &rec["tasks"]["prediction-drift"]["outputs"]["parameters"];
+    assert_eq!(drift["drift_detected"], true, "{drift}");
+    let moved = drift["drifted_features"].as_str().unwrap();
+    for column in ["tenure", "contract"] {
+        assert!(
+            moved.split(',').any(|c| c == column),
+            "{column} not in {moved}"
+        );
+    }
+    // A column the shift does not touch is not reported.
+    assert!(!moved.split(',').any(|c| c == "female"), "{moved}");
+    let report = std::fs::read_to_string(
+        rec["tasks"]["prediction-drift"]["outputs"]["artifacts"]["report"]["uri"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report.contains("<svg") && report.contains("tenure"),
+        "report without charts"
+    );
+
+    // One Parquet file per run in the predictions table, in the table's layout.
+    let mut files: Vec<_> = std::fs::read_dir(d.join("predictions"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -419,7 +484,7 @@ fn inference_scores_with_the_champion_into_the_predictions_table() {
     assert_eq!(
         names,
         [
-            "customerID",
+            "id",
             "probability",
             "label",
             "model_name",
@@ -427,5 +492,32 @@ fn inference_scores_with_the_champion_into_the_predictions_table() {
             "scored_at"
         ]
     );
-    assert_eq!(df.height(), 7043);
+
+    // Outcomes for the first batch, then the monitoring pipeline over both batches: the
+    // shifted batch has no outcome yet and is counted, not dropped.
+    let outcomes = d.join("outcomes");
+    std::fs::create_dir_all(&outcomes).unwrap();
+    ok(mlops()
+        .args(["gen-outcomes", "--predictions"])
+        .arg(&files[0])
+        .arg("--data")
+        .arg(&same)
+        .arg("--out")
+        .arg(outcomes.join("batch1.parquet"))
+        .args(["--fraction", "1"]));
+    let table = format!("outcomes_table={}", outcomes.display());
+    let rec = record(&run_named(
+        d,
+        "monitoring",
+        &["--param", &table, "--param", "id_column=id"],
+    ));
+    let perf = &rec["tasks"]["performance-monitoring"]["outputs"]["parameters"];
+    assert_eq!(perf["rows_without_outcome"], 5000, "{perf}");
+    let auc = perf["auc"].as_f64().unwrap();
+    let estimated = perf["estimated_auc"].as_f64().unwrap();
+    assert!(auc > 0.75, "{perf}");
+    assert!(estimated > 0.75, "{perf}");
+    // Every metric went to the metrics table, which `mlops metrics show` reads.
+    let lines = std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    assert!(lines.contains("\"performance\"") && lines.contains("\"prediction_drift\""));
 }

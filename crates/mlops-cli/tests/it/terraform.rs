@@ -189,25 +189,13 @@ fn table_schemas_are_the_codes() {
             .map(|c| (c.name, c.field_type, c.mode, c.description))
             .collect();
     assert_eq!(columns(&schemas.join("predictions.json")), code);
-    // Monitoring metrics: the columns agreed for the monitoring sink.
-    let names: Vec<String> = columns(&schemas.join("monitoring_metrics.json"))
-        .into_iter()
-        .map(|c| format!("{} {}", c.0, c.1))
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "recorded_at TIMESTAMP",
-            "pipeline STRING",
-            "run_id STRING",
-            "model_name STRING",
-            "model_version STRING",
-            "metric_group STRING",
-            "metric STRING",
-            "value FLOAT64",
-            "feature STRING",
-        ]
-    );
+    // Monitoring metrics: the table the metrics sink creates.
+    let code: Vec<(String, String, String, String)> =
+        mlops_core::metrics_sink::metrics_table_schema()
+            .into_iter()
+            .map(|c| (c.name, c.field_type, c.mode, c.description))
+            .collect();
+    assert_eq!(columns(&schemas.join("monitoring_metrics.json")), code);
 }
 
 /// The variables the deploy workflow exports for `environment`: the output of
