@@ -241,6 +241,8 @@ fn cloud_and_local_ir_differ_only_in_the_environment_defaults() {
                     "/root/inputDefinitions/parameters/model_name/defaultValue",
                     "/root/inputDefinitions/parameters/serving_image/defaultValue",
                     "/root/inputDefinitions/parameters/predictions_table/defaultValue",
+                    "/root/inputDefinitions/parameters/outcomes_table/defaultValue",
+                    "/root/inputDefinitions/parameters/metrics_table/defaultValue",
                 ]
                 .contains(&at.as_str());
             assert!(expected, "{name}: {at} differs between local and prod IR");
