@@ -51,6 +51,16 @@ impl Component for BatchPredict {
     }
 
     fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
+        let table = ctx.str("predictions_table")?;
+        if table.starts_with("bq://") {
+            // Checked before anything is scored: nothing half-done.
+            return Err(ComponentError::invalid_input(
+                "predictions_table",
+                format!("`{table}`"),
+                "a folder or gs:// prefix (appending batch predictions to BigQuery from this \
+                 component is not built yet; `mlops predict --out bq://…` does it from the CLI)",
+            ));
+        }
         let registry = Registry::open(ctx)?;
         let name = ctx.str("model_name")?;
         let Some(version) = registry.champion(&name)? else {
@@ -87,7 +97,6 @@ impl Component for BatchPredict {
             PredictOptions::predictions_table(id, name.clone(), version.to_string(), scored_at);
         let timings = predict_file_with(&bundle, &input, &out, &options)
             .step_with(|| format!("score the rows with `{name}` version {version}"))?;
-        let table = ctx.str("predictions_table")?;
         let stored = append_local(&ctx.path("predictions_table")?, &out, scored_at, version)
             .step_with(|| format!("append the predictions to `{table}`"))?;
         eprintln!(
