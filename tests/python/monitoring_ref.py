@@ -14,6 +14,7 @@ import sys
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp, wasserstein_distance
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -204,12 +205,23 @@ def cbpe(case):
     }
 
 
+def calibration(case):
+    """Platt scaling on the logit (scores clipped to [1e-7, 1 - 1e-7]), unpenalised but for
+    scikit-learn's 1 / C with C = 1e6 on the slope."""
+    p = np.clip(np.asarray(case["scores"], dtype=np.float64), 1e-7, 1 - 1e-7)
+    x = np.log(p / (1 - p))[:, None]
+    y = np.asarray(case["labels"], dtype=np.int64)
+    fit = LogisticRegression(C=1e6, tol=1e-12, max_iter=10_000).fit(x, y)
+    return {"a": float(fit.coef_[0][0]), "b": float(fit.intercept_[0])}
+
+
 KINDS = {
     "score_drift": score_drift,
     "feature_numeric": feature_numeric,
     "feature_levels": feature_levels,
     "performance": performance,
     "cbpe": cbpe,
+    "calibration": calibration,
 }
 
 

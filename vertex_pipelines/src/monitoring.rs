@@ -62,6 +62,12 @@ pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
         json!(WINDOW_DAYS),
         "Predictions of the last N days",
     )?;
+    let registry = p.param(
+        "registry",
+        ParamType::String,
+        json!(settings.registry_uri()),
+        "Model registry (the champion's calibration for the estimate)",
+    )?;
     let model_name = p.param(
         "model_name",
         ParamType::String,
@@ -86,6 +92,7 @@ pub fn pipeline(config: &ModelConfig, settings: &Settings) -> Result<Pipeline> {
         .with("outcomes_table", &outcomes_table)
         .with("id_column", &id_column)
         .with("window_days", &window_days)
+        .with("registry", &registry)
         .with("model_name", &model_name)
         .with("monitoring_config", &monitoring_config)
         .with("metrics_table", &metrics_table)

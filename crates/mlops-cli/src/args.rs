@@ -96,6 +96,10 @@ pub enum Command {
     Endpoints(EndpointsCommand),
     /// The main job: run the training pipeline locally on the shipped data and summarise.
     Demo(DemoArgs),
+    /// The monitoring checks outside a pipeline: drift of a table against a model's training
+    /// baseline, performance of predictions against the outcomes that arrived.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Monitoring metrics written by the pipelines (the local metrics table).
     #[command(subcommand)]
     Metrics(MetricsCommand),
@@ -103,6 +107,82 @@ pub enum Command {
     /// the Cloud Monitoring bodies, check them locally, apply them.
     #[command(subcommand)]
     Alerting(AlertingCommand),
+}
+
+/// `mlops monitor ...`.
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Score drift (PSI, Jensen-Shannon distance, Wasserstein, KS) and feature drift of a
+    /// table against the model's training-split baseline; thresholds from the monitoring
+    /// config. Exit 0 whether or not drift is detected.
+    Drift(MonitorDriftArgs),
+    /// Realised performance of predictions joined with their outcomes, next to the
+    /// performance estimated from the scores alone (CBPE); thresholds from the monitoring
+    /// config. Exit 0 whether or not an alert fires.
+    Performance(MonitorPerformanceArgs),
+}
+
+/// `mlops monitor drift`.
+#[derive(Debug, Args)]
+pub struct MonitorDriftArgs {
+    /// Model bundle folder whose metadata.json holds the training baseline.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Table (.csv, .parquet, or a folder of them): a predictions table with a `probability`
+    /// column (its input columns, when present, are checked too), or rows to score.
+    #[arg(long, value_name = "TABLE")]
+    pub data: PathBuf,
+    /// Histogram bins [default: the monitoring config's `drift.bins`].
+    #[arg(long, value_name = "N")]
+    pub bins: Option<usize>,
+    /// Bin edges: `uniform` (equal width on [0, 1]) or `quantile` (the baseline's quantiles)
+    /// [default: the monitoring config's `drift.binning`].
+    #[arg(long, value_name = "KIND")]
+    pub binning: Option<String>,
+    /// Monitoring config YAML [default: $MLOPS_MONITORING_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also write the HTML report (histograms against the baseline) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// One JSON object on stdout (`psi`, `js_distance`, `drift_detected`, `features`, ...).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mlops monitor performance`.
+#[derive(Debug, Args)]
+pub struct MonitorPerformanceArgs {
+    /// Predictions table (id column, `probability`, optionally `scored_at`): a file or a
+    /// folder of files.
+    #[arg(long, value_name = "TABLE")]
+    pub predictions: PathBuf,
+    /// Outcomes table (`id`, `churned` as 0/1 or true/false), as `mlops gen-outcomes` writes.
+    #[arg(long, value_name = "TABLE")]
+    pub outcomes: PathBuf,
+    /// Id column of the predictions table.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub id_column: String,
+    /// The model bundle that scored: the estimate goes through its calibration (fitted on its
+    /// held-out rows). Without it the scores are taken as calibrated, which over-confident
+    /// models are not.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Only predictions scored in the last N days (by `scored_at`) [default: all].
+    #[arg(long, value_name = "N")]
+    pub window_days: Option<u32>,
+    /// Probability at or above which a prediction is positive.
+    #[arg(long, value_name = "P", default_value_t = mlops_monitoring::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
+    /// Monitoring config YAML [default: $MLOPS_MONITORING_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also write the HTML report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// One JSON object on stdout (`realised`, `estimated`, `metrics`, `alerts`, ...).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mlops metrics ...`.
@@ -419,8 +499,9 @@ pub struct PredictArgs {
     #[arg(long, value_name = "SOURCE")]
     pub data: TableSource,
     /// Output: a .csv or .parquet file (written atomically), or a BigQuery table
-    /// `bq://project.dataset.table` (created when missing, rows appended; builds with the
-    /// cargo feature `gcp`).
+    /// `bq://project.dataset.table` (created when missing with the predictions-table schema,
+    /// as `--table`, the id column `--id-column` or `id`; rows appended in batches; builds
+    /// with the cargo feature `gcp`).
     #[arg(long, value_name = "FILE|TABLE")]
     pub out: PathBuf,
     /// Print timings (read, encode, score, write) as JSON.

@@ -136,6 +136,52 @@ pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
         "inference on a shifted population (gen-data --shift 0.5)",
         &drifted,
     );
+    // What the scores alone say about the shifted population, against what its outcomes show
+    // once they arrive (`mlops monitor performance` on the two tables).
+    let shifted_predictions =
+        artifact_path(&drifted, "batch-predict", "predictions")?.join("data.parquet");
+    let shifted_outcomes = Path::new(&settings.local_root)
+        .join("data")
+        .join("outcomes_shifted.parquet");
+    mlops_core::outcomes::generate_outcomes(
+        &config.label,
+        &shifted_predictions,
+        &shifted,
+        &shifted_outcomes,
+        &mlops_core::outcomes::OutcomeOptions {
+            id_column: ID.into(),
+            ..Default::default()
+        },
+    )?;
+    let joined = mlops_core::monitor::join_outcomes(
+        &shifted_predictions,
+        ID,
+        &shifted_outcomes,
+        mlops_core::outcomes::ID_COLUMN,
+        mlops_core::outcomes::CHURNED_COLUMN,
+        None,
+    )?;
+    let champion =
+        mlops_model::ModelBundle::load(artifact_path(&drifted, "batch-predict", "model")?)?;
+    let calibration = champion.metadata.monitoring.and_then(|m| m.calibration);
+    let check = mlops_core::monitor::check_performance(
+        &joined,
+        mlops_monitoring::DEFAULT_THRESHOLD,
+        &crate::alerting::load_monitoring_config(settings, None)?,
+        calibration.as_ref(),
+        &shifted_predictions,
+    )?;
+    let realised = check.realised.computed().and_then(|p| p.auc);
+    let estimated = check.estimated.computed().and_then(|e| e.auc);
+    if let (Some(r), Some(e)) = (realised, estimated) {
+        println!(
+            "shifted population once its outcomes arrive: realised AUC {r:.4}, estimated {e:.4} (gap {:+.4}); \
+             `mlops monitor performance --predictions {} --outcomes {}`",
+            r - e,
+            shifted_predictions.display(),
+            shifted_outcomes.display()
+        );
+    }
     println!("metrics: `mlops metrics show` lists every value written; `mlops alerting check` says which alert policies would fire");
     Ok(())
 }

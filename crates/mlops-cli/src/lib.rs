@@ -25,6 +25,7 @@ pub mod evaluate;
 pub mod gen_data;
 pub mod metrics;
 pub mod models;
+pub mod monitor;
 pub mod pipelines;
 pub mod predict;
 pub mod progress;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Pipelines(command) => pipelines::run(&settings, dry_run, command),
         Command::Endpoints(command) => cloud::endpoints(&settings, dry_run, command),
         Command::Demo(args) => demo::run(&settings, args),
+        Command::Monitor(command) => monitor::run(&settings, command),
         Command::Metrics(command) => metrics::run(&settings, command),
         Command::Alerting(command) => alerting::run(&settings, dry_run, command),
     }

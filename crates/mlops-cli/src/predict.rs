@@ -15,14 +15,29 @@ pub fn run(settings: &Settings, dry_run: bool, args: PredictArgs) -> Result<(), 
     };
     let out_text = args.out.to_string_lossy().to_string();
     if out_text.starts_with("bq://") {
-        if args.table || args.id_column.is_some() {
-            return Err(format!(
-                "--out `{out_text}`: --table and --id-column apply to file outputs; a BigQuery \
-                 table gets its declared predictions schema"
-            )
-            .into());
-        }
-        return to_bigquery(settings, dry_run, &bundle, &table.path, &out_text);
+        // A BigQuery table always gets the predictions-table layout (its declared schema).
+        let meta = &bundle.metadata;
+        let id_column = args
+            .id_column
+            .or_else(|| meta.id_column.clone())
+            .unwrap_or_else(|| "id".to_string());
+        let options = PredictOptions::predictions_table(
+            Some(id_column.clone()).filter(|_| has_column(&table.path, &id_column)),
+            args.model_name
+                .unwrap_or_else(|| meta.model_type.as_str().to_string()),
+            args.model_version
+                .unwrap_or_else(|| meta.created_at.clone()),
+            chrono::Utc::now(),
+        );
+        return to_bigquery(
+            settings,
+            dry_run,
+            &bundle,
+            &table.path,
+            &out_text,
+            &id_column,
+            &options,
+        );
     }
     let options = if args.table {
         let meta = &bundle.metadata;
@@ -56,7 +71,15 @@ pub fn run(settings: &Settings, dry_run: bool, args: PredictArgs) -> Result<(), 
     Ok(())
 }
 
-/// Score into a temporary CSV, then append it to the BigQuery table `out`.
+/// Whether the table at `path` has `column` (the id column is optional in a BigQuery
+/// predictions table: rows without one have a NULL id).
+fn has_column(path: &std::path::Path, column: &str) -> bool {
+    mlops_core::table::BatchReader::open(path, None, 1)
+        .is_ok_and(|r| r.columns().iter().any(|c| c == column))
+}
+
+/// Score into a temporary Parquet file with the predictions-table layout, then append it to
+/// the BigQuery table `out` (created with its declared schema when missing), batch by batch.
 #[cfg(feature = "gcp")]
 fn to_bigquery(
     settings: &Settings,
@@ -64,26 +87,21 @@ fn to_bigquery(
     bundle: &ModelBundle,
     data: &std::path::Path,
     out: &str,
+    id_column: &str,
+    options: &PredictOptions,
 ) -> Result<(), BoxError> {
     let scratch = tempfile::tempdir()?;
-    let csv = scratch.path().join("predictions.csv");
-    let t = mlops_core::predict::predict_file(bundle, data, &csv)?;
-    let meta = &bundle.metadata;
-    // The model as "type trained at <time> on <data fingerprint>": enough to find its version.
-    let model = format!(
-        "{} {} {}",
-        meta.model_type.as_str(),
-        meta.created_at,
-        meta.data_fingerprint
-    );
-    let rows = crate::cloud::predictions::write(
-        settings,
-        dry_run,
-        &csv,
+    let scored = scratch.path().join("predictions.parquet");
+    let t = mlops_core::predict::predict_file_with(bundle, data, &scored, options)?;
+    let (project, _, _) = mlops_gcp::bigquery::parse_table(out)?;
+    // The table names its project; endpoints and credentials come from the settings.
+    let gcp = crate::cloud::gcp(settings, project, dry_run)?;
+    let rows = mlops_core::predictions_bq::append_predictions(
+        &gcp,
         out,
-        meta.id_column.as_deref(),
-        &meta.label.column,
-        &model,
+        &settings.bq_location,
+        id_column,
+        &scored,
     )?;
     eprintln!("scored {} rows -> {out} ({rows} rows appended)", t.rows);
     Ok(())
@@ -96,6 +114,8 @@ fn to_bigquery(
     _: &ModelBundle,
     _: &std::path::Path,
     out: &str,
+    _: &str,
+    _: &PredictOptions,
 ) -> Result<(), BoxError> {
     Err(format!(
         "--out `{out}`: this build has no Google Cloud support: build with `--features gcp`"

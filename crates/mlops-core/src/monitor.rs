@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use mlops_model::ModelBundle;
 use mlops_monitoring::thresholds::{Alert, MonitoringConfig};
 use mlops_monitoring::{
-    estimate_performance, features_drift, performance, score_drift, ColumnValues,
-    EstimatedPerformance, FeatureDriftReport, Outcome, Performance, ScoreDrift,
+    estimate_performance_calibrated, features_drift, performance, score_drift, Calibration,
+    ColumnValues, EstimatedPerformance, FeatureDriftReport, Outcome, Performance, ScoreDrift,
 };
 use polars::prelude::*;
 use serde::Serialize;
@@ -244,6 +244,69 @@ pub fn check_drift(
     })
 }
 
+/// Where the scores of [`check_table_drift`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreSource {
+    /// The table's own `probability` column (a predictions table, or scored rows).
+    ProbabilityColumn,
+    /// The bundle scored the table's rows.
+    Scored,
+}
+
+/// Drift of a whole table against the bundle's baseline, as `mlops monitor drift` checks it:
+/// the scores are the table's `probability` column when it has one, else the bundle's scores
+/// of its rows; the input columns the table has are compared with their training profiles.
+pub fn check_table_drift(
+    bundle: &ModelBundle,
+    path: &Path,
+    config: &MonitoringConfig,
+) -> Result<(DriftCheck, ScoreSource)> {
+    let mut scores = Vec::new();
+    let mut frames = Vec::new();
+    let mut source = None;
+    for file in table_files(path)? {
+        let df = crate::table::read_table(&file)?;
+        let this = if df.column(PROBABILITY).is_ok() {
+            scores.extend(float_column(&df, PROBABILITY, &file)?);
+            ScoreSource::ProbabilityColumn
+        } else {
+            let x = crate::encode::encode_features(&df, bundle.preprocessor(), &file)?;
+            scores.extend(bundle.predict_proba(&x)?.into_iter().map(f64::from));
+            ScoreSource::Scored
+        };
+        if source.is_some_and(|s| s != this) {
+            return Err(CoreError::InvalidTable {
+                path: file,
+                message: format!(
+                    "some files of the table have a `{PROBABILITY}` column and some do not; \
+                     expected one kind of table"
+                ),
+            });
+        }
+        source = Some(this);
+        frames.push(df);
+    }
+    let Some(source) = source else {
+        return Err(CoreError::InvalidTable {
+            path: path.to_path_buf(),
+            message: "the folder holds no .parquet or .csv file; expected a table".into(),
+        });
+    };
+    let data = concat_frames(frames, path)?;
+    let check = check_drift(bundle, &scores, Some(&data), config, path)?;
+    Ok((check, source))
+}
+
+/// The files of one table as one frame (the files of a predictions folder share a schema).
+fn concat_frames(mut frames: Vec<DataFrame>, path: &Path) -> Result<DataFrame> {
+    let mut first = frames.remove(0);
+    for df in frames {
+        first.vstack_mut(&df).map_err(polars_err(path))?;
+    }
+    Ok(first)
+}
+
 /// One input column's current values, owned.
 enum Current {
     Numeric(Vec<f64>),
@@ -432,6 +495,8 @@ fn micros(col: &Column, path: &Path) -> Result<Vec<Option<i64>>> {
         DataType::Datetime(TimeUnit::Nanoseconds, _) => -1000,
         DataType::Datetime(TimeUnit::Microseconds, _) => 1,
         DataType::Datetime(TimeUnit::Milliseconds, _) => 1000,
+        // CSV cells are read as text: RFC 3339, or a naive date-time taken as UTC.
+        DataType::String => return text_micros(col, path),
         other => {
             return Err(CoreError::InvalidTable {
                 path: path.to_path_buf(),
@@ -447,6 +512,40 @@ fn micros(col: &Column, path: &Path) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
+/// A text timestamp column as microseconds since the epoch; an empty cell is missing, an
+/// unreadable one an error naming its row.
+fn text_micros(col: &Column, path: &Path) -> Result<Vec<Option<i64>>> {
+    let values = col.str().map_err(polars_err(path))?;
+    let mut out = Vec::with_capacity(values.len());
+    for (row, v) in values.iter().enumerate() {
+        let v = v.map(str::trim).filter(|s| !s.is_empty());
+        out.push(match v {
+            None => None,
+            Some(text) => Some(
+                parse_timestamp(text).ok_or_else(|| CoreError::InvalidCells {
+                    path: path.to_path_buf(),
+                    problems: vec![format!(
+                    "row {}, column `{SCORED_AT}`: `{text}` is not a timestamp; expected RFC 3339 \
+                     (`2026-12-04T00:00:00Z`)",
+                    row + 1
+                )],
+                })?,
+            ),
+        });
+    }
+    Ok(out)
+}
+
+fn parse_timestamp(text: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_micros());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc().timestamp_micros())
+}
+
 /// Realised and estimated performance of a window, with the metric values and alerts.
 #[derive(Debug, Clone, Serialize)]
 pub struct PerformanceCheck {
@@ -456,6 +555,8 @@ pub struct PerformanceCheck {
     pub estimated: Outcome<EstimatedPerformance>,
     /// Predictions in the window without an outcome yet.
     pub rows_without_outcome: usize,
+    /// Whether the estimate went through the model's calibration (else raw scores).
+    pub calibrated: bool,
     /// `{group}/{name}` → value.
     pub metrics: Vec<(String, f64)>,
     /// The thresholds these values cross.
@@ -463,17 +564,19 @@ pub struct PerformanceCheck {
 }
 
 /// Performance of `joined` at `threshold`; too few rows give `performance/insufficient_data`
-/// = 1 and no metric that could raise a false alert.
+/// = 1 and no metric that could raise a false alert. The estimate calibrates the scores with
+/// `calibration` (the scoring model's, from its bundle) when there is one.
 pub fn check_performance(
     joined: &Joined,
     threshold: f64,
     config: &MonitoringConfig,
+    calibration: Option<&Calibration>,
     path: &Path,
 ) -> Result<PerformanceCheck> {
     let realised =
         performance(&joined.scores, &joined.labels, threshold).map_err(monitoring_err(path))?;
-    let estimated =
-        estimate_performance(&joined.all_scores, threshold).map_err(monitoring_err(path))?;
+    let estimated = estimate_performance_calibrated(&joined.all_scores, threshold, calibration)
+        .map_err(monitoring_err(path))?;
     let mut metrics = Vec::new();
     let mut push = |k: &str, v: f64| metrics.push((format!("performance/{k}"), v));
     let insufficient = match realised.computed() {
@@ -509,7 +612,23 @@ pub fn check_performance(
         realised,
         estimated,
         rows_without_outcome: joined.without_outcome,
+        calibrated: calibration.is_some(),
         metrics,
         alerts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_timestamps_are_rfc3339_or_naive_utc() {
+        let t = parse_timestamp("2026-12-04T01:02:03Z").unwrap();
+        assert_eq!(parse_timestamp("2026-12-04T01:02:03+00:00"), Some(t));
+        assert_eq!(parse_timestamp("2026-12-04T01:02:03.000000"), Some(t));
+        assert_eq!(parse_timestamp("2026-12-04 01:02:03"), Some(t));
+        assert_eq!(parse_timestamp("2026-12-04T02:02:03+01:00"), Some(t));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
 }

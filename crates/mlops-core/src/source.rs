@@ -326,6 +326,8 @@ pub fn fetch_from_env(
 ///   (`http://127.0.0.1:4443` or `127.0.0.1:4443`);
 /// - `BIGQUERY_EMULATOR_HOST`: the BigQuery emulator's URL (`/bigquery/v2` is appended
 ///   unless it is there);
+/// - `MLOPS_MONITORING_ENDPOINT`, `MLOPS_VERTEX_ENDPOINT`: Cloud Monitoring and Vertex AI
+///   endpoints (the loopback fake in tests), as the CLI's settings read them;
 /// - `MLOPS_GCP_AUTH`: `adc` (Application Default Credentials, default) or `anonymous`.
 #[cfg(feature = "gcp")]
 pub fn gcp_config_from_env(project: &str) -> Result<mlops_gcp::GcpConfig> {
@@ -362,6 +364,14 @@ pub fn gcp_config_from_vars(
         } else {
             format!("{base}/bigquery/v2")
         };
+    }
+    // The same overrides as the CLI's settings (`MLOPS_*_ENDPOINT`), so that a component
+    // run by the local runner talks to the endpoints the command was given.
+    if let Some(endpoint) = var("MLOPS_MONITORING_ENDPOINT") {
+        config.monitoring_endpoint = url(&endpoint);
+    }
+    if let Some(endpoint) = var("MLOPS_VERTEX_ENDPOINT") {
+        config.vertex_endpoint = url(&endpoint);
     }
     config.auth = match var("MLOPS_GCP_AUTH").as_deref().map(str::trim) {
         None | Some("adc") => Auth::ApplicationDefault,
@@ -551,9 +561,13 @@ mod tests {
                 ("STORAGE_EMULATOR_HOST", "127.0.0.1:4443"),
                 ("BIGQUERY_EMULATOR_HOST", "http://127.0.0.1:9050/"),
                 ("MLOPS_GCP_AUTH", "anonymous"),
+                ("MLOPS_MONITORING_ENDPOINT", "http://127.0.0.1:7000/"),
+                ("MLOPS_VERTEX_ENDPOINT", "127.0.0.1:7000"),
             ]),
         )
         .unwrap();
+        assert_eq!(c.monitoring_endpoint, "http://127.0.0.1:7000");
+        assert_eq!(c.vertex_endpoint, "http://127.0.0.1:7000");
         assert_eq!(c.region, "us-central1");
         assert_eq!(c.storage_endpoint, "http://127.0.0.1:4443");
         assert_eq!(c.bigquery_endpoint, "http://127.0.0.1:9050/bigquery/v2");

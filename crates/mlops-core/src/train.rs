@@ -307,7 +307,7 @@ pub fn train(
         options,
         estimator,
         &split.train,
-        split.test.len(),
+        (&test_p, &test_y),
         test_metrics,
         fit_seconds,
     )?;
@@ -341,7 +341,7 @@ pub fn train_with_test_file(
         options,
         estimator,
         &all,
-        test_y.len(),
+        (&test_p, &test_y),
         test_metrics,
         fit_seconds,
     )
@@ -354,7 +354,7 @@ fn finish(
     options: &TrainOptions,
     estimator: Estimator,
     train_rows: &[usize],
-    test_rows: usize,
+    (test_p, test_y): (&[f32], &[f32]),
     test_metrics: Metrics,
     fit_seconds: f64,
 ) -> Result<TrainOutcome> {
@@ -362,8 +362,20 @@ fn finish(
     let (train_x, _) = data.rows(train_rows);
     let train_p = estimator.predict_proba(&train_x)?;
     // Drift is measured against the rows the model was fitted on, as the preprocessor saw them.
-    let monitoring = data.preprocessor.monitoring_baseline(&train_x, &train_p)?;
+    let mut monitoring = data.preprocessor.monitoring_baseline(&train_x, &train_p)?;
     drop(train_x);
+    let test_rows = test_y.len();
+    // Performance estimation calibrates the scores on rows the model never saw (the
+    // calibration module says why); a test split with one class leaves it out.
+    let held_out: Vec<f64> = test_p.iter().map(|&p| f64::from(p)).collect();
+    let outcomes: Vec<bool> = test_y.iter().map(|&y| y > 0.5).collect();
+    monitoring.calibration = match mlops_monitoring::Calibration::fit(&held_out, &outcomes) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "no score calibration saved");
+            None
+        }
+    };
     let cv_metrics = match options.cv_folds {
         Some(k) => cross_validate(config, data, k, seed)?,
         None => BTreeMap::new(),

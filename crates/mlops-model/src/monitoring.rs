@@ -91,6 +91,8 @@ impl Preprocessor {
         Ok(MonitoringBaseline {
             scores: ScoreBaseline::from_scores(&scores)?,
             features,
+            // Fitted by the trainer on the held-out rows, which this does not see.
+            calibration: None,
         })
     }
 }

@@ -36,6 +36,11 @@ pub struct MonitoringBaseline {
     pub scores: ScoreBaseline,
     /// One profile per input column, in the preprocessor's column order.
     pub features: Vec<FeatureProfile>,
+    /// Platt scaling of the scores fitted on the held-out test split, for performance
+    /// estimation. Absent in bundles trained before it existed, or when the test split had
+    /// one class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
 }
 
 impl MonitoringBaseline {
@@ -359,6 +364,7 @@ mod tests {
         let baseline = MonitoringBaseline {
             scores: ScoreBaseline::from_scores(&[0.2, 0.4]).unwrap(),
             features: vec![p, FeatureProfile::binary("b", &[Some("0"), Some("1")])],
+            calibration: None,
         };
         let text = serde_json::to_string(&baseline).unwrap();
         assert!(!text.contains("from_histogram"), "{text}");

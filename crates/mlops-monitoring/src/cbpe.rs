@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::Calibration;
 use crate::error::{check_scores, Outcome, Result};
 use crate::performance::check_threshold;
 
@@ -41,6 +42,18 @@ pub fn estimate_performance(
     scores: &[f64],
     threshold: f64,
 ) -> Result<Outcome<EstimatedPerformance>> {
+    estimate_performance_calibrated(scores, threshold, None)
+}
+
+/// [`estimate_performance`] of raw `scores` through `calibration` (the model's Platt map,
+/// fitted on its held-out rows): the model decides on the raw score at `threshold`, and each
+/// row counts as a positive with its calibrated probability. `None`: the scores are taken as
+/// calibrated.
+pub fn estimate_performance_calibrated(
+    scores: &[f64],
+    threshold: f64,
+    calibration: Option<&Calibration>,
+) -> Result<Outcome<EstimatedPerformance>> {
     check_threshold(threshold)?;
     check_scores("scores", scores)?;
     if scores.is_empty() {
@@ -49,9 +62,11 @@ pub fn estimate_performance(
             reason: "no scores to estimate performance from".into(),
         });
     }
+    let calibrated = calibration.map(|c| c.apply_all(scores));
+    let probabilities = calibrated.as_deref().unwrap_or(scores);
     let (mut tp, mut fp, mut fneg, mut tn) = (0.0, 0.0, 0.0, 0.0);
-    for &p in scores {
-        if p >= threshold {
+    for (&raw, &p) in scores.iter().zip(probabilities) {
+        if raw >= threshold {
             tp += p;
             fp += 1.0 - p;
         } else {
@@ -62,7 +77,7 @@ pub fn estimate_performance(
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(Outcome::Computed(EstimatedPerformance {
         rows: scores.len(),
-        auc: expected_auc(scores),
+        auc: expected_auc(probabilities),
         precision: ratio(tp, tp + fp),
         recall: ratio(tp, tp + fneg),
         f1: ratio(2.0 * tp, 2.0 * tp + fp + fneg),

@@ -283,6 +283,7 @@ mod tests {
         let baseline = MonitoringBaseline {
             scores: ScoreBaseline::from_scores(&[0.5]).unwrap(),
             features: vec![profile, FeatureProfile::binary("b", &[Some("1")])],
+            calibration: None,
         };
         let report =
             features_drift(Some(&baseline), &[("x", ColumnValues::Numeric(&[1.5]))]).unwrap();

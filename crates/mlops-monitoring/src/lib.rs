@@ -6,7 +6,8 @@
 //! - [`drift`]: score drift (PSI, Jensen-Shannon distance, Wasserstein-1, Kolmogorov-Smirnov).
 //! - [`features`]: drift of each input column (PSI / JS for numeric, JS / L-infinity for levels).
 //! - [`performance`]: realised metrics on labelled outcomes (scikit-learn's definitions).
-//! - [`cbpe`]: performance estimated from calibrated scores (NannyML's CBPE).
+//! - [`cbpe`]: performance estimated from calibrated scores (NannyML's CBPE), through the
+//!   model's [`calibration`] (Platt scaling fitted on its held-out rows).
 //! - [`report`]: a self-contained HTML report with inline SVG charts.
 //! - [`metrics`]: the catalogue of every metric a monitoring component writes: the sinks
 //!   (local table, BigQuery, Cloud Monitoring) and the alert policies are checked against it.
@@ -20,6 +21,7 @@
 //! little data is an explicit [`Outcome::InsufficientData`], never NaN or a false alert.
 
 pub mod baseline;
+pub mod calibration;
 pub mod cbpe;
 pub mod drift;
 pub mod error;
@@ -35,7 +37,10 @@ pub use baseline::{
     Distribution, FeatureProfile, MonitoringBaseline, ScoreBaseline, DEFAULT_FEATURE_BINS,
     MAX_ORDER_STATISTICS,
 };
-pub use cbpe::{estimate_performance, expected_auc, EstimatedPerformance};
+pub use calibration::Calibration;
+pub use cbpe::{
+    estimate_performance, estimate_performance_calibrated, expected_auc, EstimatedPerformance,
+};
 pub use drift::{score_drift, Binning, ScoreDrift};
 pub use error::{MonitoringError, Outcome, Result};
 pub use features::{

@@ -1,6 +1,6 @@
 # The BigQuery dataset (BQ_DATASET) and the tables the code writes: batch predictions
-# (`mlops predict --out bq://PROJECT.DATASET.predictions`, schema: crates/mlops-cli/src/cloud/
-# predictions.rs) and monitoring metrics. The schemas are JSON files next to this one, checked
+# (the inference pipeline's batch-predict and `mlops predict --out bq://PROJECT.DATASET.predictions`,
+# schema: crates/mlops-core/src/predictions_bq.rs) and monitoring metrics. The schemas are JSON files next to this one, checked
 # against the code by crates/mlops-cli/tests/it/terraform.rs. The training table
 # (BQ_SOURCE_TABLE) is loaded by the team, not managed here.
 variable "project_id" {
@@ -49,7 +49,7 @@ resource "google_bigquery_table" "predictions" {
   table_id            = var.predictions_table
   description         = "Batch predictions appended by mlops predict --out bq://"
   deletion_protection = var.deletion_protection
-  # Declared by the code: crates/mlops-cli/src/cloud/predictions.rs (schema()).
+  # Declared by the code: crates/mlops-core/src/predictions_bq.rs (predictions_table_schema("id")).
   schema = file("${path.module}/schemas/predictions.json")
 
   time_partitioning {

@@ -34,7 +34,7 @@ impl Component for BatchPredict {
                 Port::param(
                     "predictions_table",
                     ParamType::String,
-                    "Predictions table: a local folder (one Parquet file per run is added)",
+                    "Predictions table: a local folder (one Parquet file per run is added) or bq://project.dataset.table",
                 ),
             ],
             outputs: vec![
@@ -52,13 +52,14 @@ impl Component for BatchPredict {
 
     fn run(&self, ctx: &mut Context) -> Result<(), ComponentError> {
         let table = ctx.str("predictions_table")?;
-        if table.starts_with("bq://") {
+        let to_bigquery = table.starts_with("bq://");
+        if to_bigquery && !cfg!(feature = "gcp") {
             // Checked before anything is scored: nothing half-done.
             return Err(ComponentError::invalid_input(
                 "predictions_table",
                 format!("`{table}`"),
-                "a folder or gs:// prefix (appending batch predictions to BigQuery from this \
-                 component is not built yet; `mlops predict --out bq://…` does it from the CLI)",
+                "a local folder (this build has no Google Cloud support: the cargo feature \
+                 `gcp` appends to BigQuery)",
             ));
         }
         let registry = Registry::open(ctx)?;
@@ -85,7 +86,7 @@ impl Component for BatchPredict {
             .columns()
             .to_vec();
         let id = if columns.contains(&id_column) {
-            Some(id_column)
+            Some(id_column.clone())
         } else {
             eprintln!(
                 "the rows to score have no `{id_column}` column: the predictions carry no id, so \
@@ -97,12 +98,19 @@ impl Component for BatchPredict {
             PredictOptions::predictions_table(id, name.clone(), version.to_string(), scored_at);
         let timings = predict_file_with(&bundle, &input, &out, &options)
             .step_with(|| format!("score the rows with `{name}` version {version}"))?;
-        let stored = append_local(&ctx.path("predictions_table")?, &out, scored_at, version)
-            .step_with(|| format!("append the predictions to `{table}`"))?;
+        let stored = if to_bigquery {
+            append_bigquery(&table, &id_column, &out)
+                .step_with(|| format!("append the predictions to `{table}`"))?;
+            table.clone()
+        } else {
+            append_local(&ctx.path("predictions_table")?, &out, scored_at, version)
+                .step_with(|| format!("append the predictions to `{table}`"))?
+                .display()
+                .to_string()
+        };
         eprintln!(
-            "scored {} rows with `{name}` version {version}; appended to {}",
+            "scored {} rows with `{name}` version {version}; appended to {stored}",
             timings.rows,
-            stored.display()
         );
         let mut meta = Map::new();
         meta.insert("rows".into(), json!(timings.rows));
@@ -114,6 +122,19 @@ impl Component for BatchPredict {
         ctx.set("model_version", json!(version.to_string()));
         Ok(())
     }
+}
+
+/// Append `scored` to the BigQuery predictions table `table` (its declared schema, the id
+/// column named `id_column`), streamed in batches.
+#[cfg(feature = "gcp")]
+fn append_bigquery(table: &str, id_column: &str, scored: &Path) -> mlops_core::Result<u64> {
+    mlops_core::predictions_bq::append_predictions_from_env(table, id_column, scored)
+}
+
+#[cfg(not(feature = "gcp"))]
+fn append_bigquery(_table: &str, _id_column: &str, _scored: &Path) -> mlops_core::Result<u64> {
+    // Refused in `run` before scoring; kept so that both builds have one code path.
+    Ok(0)
 }
 
 /// Copy `scored` into the local predictions table `table` (a folder of Parquet files, one per

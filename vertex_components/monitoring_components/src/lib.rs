@@ -2,13 +2,13 @@
 //! `performance_monitoring` (its own pipeline, once outcomes arrive). Each writes a KFP
 //! Metrics artifact, metric rows to the metrics table, and an HTML report with inline SVG.
 
-mod report;
+pub mod report;
 mod sinks;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use data_components::dataset_file;
 use mlops_core::monitor::{
     check_drift, check_performance, join_outcomes, read_probabilities, Window,
@@ -199,6 +199,11 @@ impl Component for PerformanceMonitoring {
                     ParamType::Integer,
                     "Predictions of the last N days",
                 ),
+                Port::param(
+                    "registry",
+                    ParamType::String,
+                    "Model registry: the champion's calibration for the estimate",
+                ),
                 Port::param("model_name", ParamType::String, "Registered model name"),
                 Port::param(
                     "monitoring_config",
@@ -248,9 +253,22 @@ impl Component for PerformanceMonitoring {
             from: now - Duration::days(days),
             to: now + Duration::seconds(1),
         };
-        let predictions = ctx.path("predictions_table")?;
-        let outcomes = ctx.path("outcomes_table")?;
         let id_column = ctx.str("id_column")?;
+        let scratch = tempfile::tempdir().map_err(|e| {
+            ComponentError::io("create a scratch folder in", &std::env::temp_dir(), e)
+        })?;
+        let predictions = table_input(
+            ctx,
+            "predictions_table",
+            &scratch.path().join("predictions"),
+            Some((&id_column, window.from)),
+        )?;
+        let outcomes = table_input(
+            ctx,
+            "outcomes_table",
+            &scratch.path().join("outcomes"),
+            None,
+        )?;
         let joined = join_outcomes(
             &predictions,
             &id_column,
@@ -260,14 +278,16 @@ impl Component for PerformanceMonitoring {
             Some(window),
         )
         .step("join the predictions with their outcomes")?;
+        let model_name = ctx.str("model_name")?;
+        let calibration = champion_calibration(ctx, &model_name)?;
         let check = check_performance(
             &joined,
             mlops_monitoring::DEFAULT_THRESHOLD,
             &config,
+            calibration.as_ref(),
             &predictions,
         )
         .step("compute the performance")?;
-        let model_name = ctx.str("model_name")?;
         let run = run_id(ctx, "metrics")?;
         let table = ctx.str("metrics_table")?;
         let written = write_metrics(
@@ -292,7 +312,7 @@ impl Component for PerformanceMonitoring {
         let history = sinks::history(&table, "performance/auc");
         write_report(
             ctx,
-            &report::performance(&check, &joined, days, &history, &config),
+            &report::performance(&check, &joined, Some(days), &history, &config),
         )?;
         ctx.set(
             "auc",
@@ -309,6 +329,67 @@ impl Component for PerformanceMonitoring {
         ctx.set("rows_without_outcome", json!(check.rows_without_outcome));
         Ok(())
     }
+}
+
+/// The calibration of `model_name`'s champion, for the estimate. No champion, or a bundle
+/// trained before calibration was saved: the raw scores are used, and the log says so (the
+/// realised metrics do not depend on it).
+fn champion_calibration(
+    ctx: &Context,
+    model_name: &str,
+) -> Result<Option<mlops_monitoring::Calibration>, ComponentError> {
+    let registry = model_components::Registry::open(ctx)?;
+    let Some(version) = registry.champion(model_name)? else {
+        eprintln!(
+            "model `{model_name}` has no champion in {}: performance is estimated from the raw scores",
+            registry.describe()
+        );
+        return Ok(None);
+    };
+    let bundle = registry.champion_bundle(model_name, version)?;
+    let calibration = bundle
+        .metadata
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.calibration);
+    if calibration.is_none() {
+        eprintln!(
+            "`{model_name}` version {version} has no saved calibration (trained before it \
+             existed): performance is estimated from the raw scores"
+        );
+    }
+    Ok(calibration)
+}
+
+/// The local file or folder behind a table parameter: a local path as is (resolved against
+/// the folder the pipeline started from); a `bq://` predictions table as the rows of the
+/// window (`window`: the id column and the start), queried into `scratch`; any other
+/// source (`gs://…`, `bq://…`, a query) read into `scratch` whole.
+fn table_input(
+    ctx: &Context,
+    name: &str,
+    scratch: &Path,
+    window: Option<(&str, DateTime<Utc>)>,
+) -> Result<PathBuf, ComponentError> {
+    let text = ctx.str(name)?;
+    let source: mlops_core::source::TableSource = text
+        .parse()
+        .step_with(|| format!("read input parameter `{name}`"))?;
+    if let mlops_core::source::TableSource::Local(_) = source {
+        return ctx.path(name);
+    }
+    std::fs::create_dir_all(scratch)
+        .map_err(|e| ComponentError::io("create folder", scratch, e))?;
+    #[cfg(feature = "gcp")]
+    if let (Some((id, since)), mlops_core::source::TableSource::BigQueryTable { .. }) =
+        (window, &source)
+    {
+        return mlops_core::predictions_bq::fetch_window_from_env(&text, id, since, scratch)
+            .step_with(|| format!("read the predictions of the window from `{text}`"));
+    }
+    let _ = window;
+    mlops_core::source::fetch_from_env(&source, None, scratch)
+        .step_with(|| format!("read `{text}`"))
 }
 
 /// Every monitoring component.

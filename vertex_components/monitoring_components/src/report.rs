@@ -121,15 +121,27 @@ pub fn drift(
 pub fn performance(
     check: &PerformanceCheck,
     joined: &Joined,
-    days: i64,
+    window_days: Option<i64>,
     auc_history: &[HistoryPoint],
     config: &MonitoringConfig,
 ) -> String {
+    let which = match window_days {
+        Some(days) => format!("Predictions of the last {days} day(s)"),
+        None => "All predictions".to_string(),
+    };
     let mut sections = vec![Section::Text(format!(
-        "Predictions of the last {days} day(s): {} with an outcome, {} still without one.",
+        "{which}: {} with an outcome, {} still without one.",
         joined.scores.len(),
         joined.without_outcome
     ))];
+    sections.push(Section::Text(
+        if check.calibrated {
+            "Estimated from the scores through the model's calibration (Platt scaling fitted on its held-out rows)."
+        } else {
+            "Estimated from the raw scores (no calibration saved with the model): over-confident scores inflate the estimate."
+        }
+        .into(),
+    ));
     match (&check.realised, &check.estimated) {
         (Outcome::Computed(r), Outcome::Computed(e)) => sections.push(Section::Values(vec![
             (

@@ -7,7 +7,6 @@ mod alerting;
 mod endpoints;
 mod models;
 mod pipelines;
-pub mod predictions;
 mod schedules;
 mod storage;
 

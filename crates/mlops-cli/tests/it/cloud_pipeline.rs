@@ -3,8 +3,6 @@
 //! the Vertex AI Model Registry (the loopback fake), every request validated against Google's
 //! discovery documents. Then batch predictions written to a BigQuery table and read back.
 
-use std::collections::BTreeMap;
-
 use mlops_gcp::bigquery::BqColumn;
 use mlops_gcp::{Auth, Gcp, GcpConfig};
 use serde_json::{json, Map, Value};
@@ -99,6 +97,7 @@ impl Cloud {
             .env("IMAGE_TAG", "abc123def456")
             .env("MLOPS_GCP_AUTH", "anonymous")
             .env("MLOPS_VERTEX_ENDPOINT", &url)
+            .env("MLOPS_MONITORING_ENDPOINT", &url)
             .env("STORAGE_EMULATOR_HOST", &url)
             .env("BIGQUERY_EMULATOR_HOST", &url)
             .env(
@@ -209,38 +208,175 @@ fn predictions_land_in_a_bigquery_table_and_read_back() {
         .arg(churn_csv())
         .args(["--out"])
         .arg(&local));
-    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
-    for line in std::fs::read_to_string(&local).unwrap().lines().skip(1) {
-        let p: f64 = line.split(',').next().unwrap().parse().unwrap();
-        *expected.entry(format!("{p:.6}")).or_default() += 1;
-    }
+    let mut expected: Vec<f64> = std::fs::read_to_string(&local)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect();
     let gcp = gcp(&cloud.fake);
-    let mut got: BTreeMap<String, usize> = BTreeMap::new();
+    let mut got: Vec<f64> = Vec::new();
     let mut columns = Vec::new();
     gcp.query(
         &format!("SELECT * FROM `{PROJECT}.{DATASET}.predictions`"),
         1000,
         &mut |schema, rows| {
             columns = schema.iter().map(|c| c.name.clone()).collect();
-            let at = schema
-                .iter()
-                .position(|c| c.name == "churn_probability")
-                .unwrap();
+            let at = schema.iter().position(|c| c.name == "probability").unwrap();
             for r in rows {
-                let p: f64 = r[at].as_deref().unwrap().parse().unwrap();
-                *got.entry(format!("{p:.6}")).or_default() += 1;
+                got.push(r[at].as_deref().unwrap().parse().unwrap());
             }
             Ok(())
         },
     )
     .unwrap();
+    assert_eq!(
+        columns,
+        [
+            "id",
+            "probability",
+            "label",
+            "model_name",
+            "model_version",
+            "scored_at"
+        ],
+        "the declared predictions-table schema"
+    );
+    // The same scores (f32 in both files; the CSV prints them shortest-round-trip).
+    expected.sort_by(f64::total_cmp);
+    got.sort_by(f64::total_cmp);
+    assert_eq!(got.len(), expected.len());
+    let worst = crate::common::max_abs_diff(&got, &expected);
     assert!(
-        columns.contains(&"churn_predicted".to_string()),
-        "{columns:?}"
+        worst < 1e-6,
+        "BigQuery holds other probabilities than the local scoring (max diff {worst})"
+    );
+    cloud.fake.assert_no_violations();
+}
+
+/// The inference and monitoring pipelines with their nprod tables: batch-predict appends to a
+/// BigQuery predictions table (streamed, declared schema), prediction-drift writes its metrics
+/// to BigQuery and Cloud Monitoring, and performance-monitoring queries the window of
+/// predictions back from BigQuery and joins them with the outcomes.
+#[test]
+fn inference_and_monitoring_pipelines_use_the_bigquery_predictions_table() {
+    let cloud = Cloud::start();
+    let local_root = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let pipeline = |args: &[&str]| -> Value {
+        let out = run(cloud
+            .mlops("local")
+            .env("MLOPS_LOCAL_ROOT", local_root.path())
+            .args(["pipelines", "run"])
+            .args(args)
+            .args(["--no-cache", "--json"]));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // A champion in the local registry.
+    pipeline(&[
+        "training",
+        "--param",
+        &format!("data_path={}", churn_csv().display()),
+        "--param",
+        "n_estimators=40",
+    ]);
+    let customers = work.path().join("customers.parquet");
+    ok(mlops()
+        .args([
+            "gen-data",
+            "--rows",
+            "3000",
+            "--seed",
+            "5",
+            "--id-column",
+            "id",
+            "--out",
+        ])
+        .arg(&customers));
+    let predictions = format!("predictions_table=bq://{PROJECT}.{DATASET}.scored");
+    let metrics = format!("metrics_table=bq://{PROJECT}.{DATASET}.monitoring_metrics");
+    let inference = pipeline(&[
+        "inference",
+        "--param",
+        &format!("data_path={}", customers.display()),
+        "--param",
+        "id_column=id",
+        "--param",
+        &predictions,
+        "--param",
+        &metrics,
+    ]);
+    let tasks = &inference["tasks"];
+    assert_eq!(
+        tasks["batch-predict"]["outputs"]["parameters"]["rows"],
+        json!(3000)
     );
     assert_eq!(
-        got, expected,
-        "BigQuery holds other probabilities than the local scoring"
+        tasks["prediction-drift"]["outputs"]["parameters"]["drift_detected"],
+        json!(false)
     );
+
+    // Every scored row is in BigQuery once, with its id and the champion's version.
+    let gcp = gcp(&cloud.fake);
+    let mut read = Vec::new();
+    gcp.query(
+        &format!(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS ids, MIN(model_version) AS v \
+             FROM `{PROJECT}.{DATASET}.scored`"
+        ),
+        10,
+        &mut |_, rows| {
+            read.extend(rows);
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(read[0][0].as_deref(), Some("3000"), "{read:?}");
+    assert_eq!(read[0][1].as_deref(), Some("3000"), "{read:?}");
+    assert_eq!(read[0][2].as_deref(), Some("1"), "{read:?}");
+
+    // Outcomes for 80 % of the customers, then the monitoring pipeline reads the window of
+    // predictions back from BigQuery.
+    let scored = tasks["batch-predict"]["outputs"]["artifacts"]["predictions"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let outcomes = work.path().join("outcomes");
+    std::fs::create_dir_all(&outcomes).unwrap();
+    ok(mlops()
+        .args(["gen-outcomes", "--predictions"])
+        .arg(std::path::Path::new(&scored).join("data.parquet"))
+        .arg("--data")
+        .arg(&customers)
+        .arg("--out")
+        .arg(outcomes.join("o.parquet")));
+    let monitoring = pipeline(&[
+        "monitoring",
+        "--param",
+        &predictions,
+        "--param",
+        &format!("outcomes_table={}", outcomes.display()),
+        "--param",
+        "id_column=id",
+        "--param",
+        &metrics,
+    ]);
+    let perf = &monitoring["tasks"]["performance-monitoring"]["outputs"]["parameters"];
+    let without = perf["rows_without_outcome"].as_i64().unwrap();
+    assert!((400..=800).contains(&without), "{perf}");
+    assert!(perf["auc"].as_f64().unwrap() > 0.7, "{perf}");
+    let queries = cloud.fake.requests_to("bigquery.jobs.query");
+    assert!(
+        queries.iter().any(|q| q["body"]["query"]
+            .as_str()
+            .is_some_and(|s| s.contains("scored_at >= TIMESTAMP"))),
+        "the window is queried, not the whole table"
+    );
+    assert!(!cloud
+        .fake
+        .requests_to("monitoring.projects.timeSeries.create")
+        .is_empty());
     cloud.fake.assert_no_violations();
 }

@@ -32,6 +32,7 @@ mod container;
 #[cfg(feature = "python-tests")]
 mod interop;
 mod ir_kfp;
+mod monitor_cli;
 mod monitoring_cli;
 mod monitoring_data;
 #[cfg(feature = "python-tests")]

@@ -141,6 +141,11 @@ fn ours(case: &Value) -> Value {
                 })
             })
         }
+        "calibration" => {
+            let labels: Vec<bool> = floats("labels").iter().map(|&y| y == 1.0).collect();
+            let c = mlops_monitoring::Calibration::fit(&floats("scores"), &labels).unwrap();
+            json!({"a": c.a, "b": c.b})
+        }
         other => panic!("unknown case kind {other}"),
     }
 }
@@ -389,8 +394,29 @@ fn cases() -> Vec<Value> {
         "cbpe",
         json!({"scores": [0.0, 0.0], "threshold": 0.5}),
     );
+
+    // Platt scaling: over-confident scores (labels drawn from a softer probability) and
+    // calibrated ones.
+    let soft: Vec<u8> = scores
+        .iter()
+        .map(|&p| u8::from(rng.f64() < 0.5 + (p - 0.5) * 0.6))
+        .collect();
+    add(
+        "calibration_overconfident",
+        "calibration",
+        json!({"scores": scores, "labels": soft}),
+    );
+    add(
+        "calibration_calibrated",
+        "calibration",
+        json!({"scores": scores, "labels": labels}),
+    );
     cases
 }
+
+/// The fitted calibration's parameters agree with scikit-learn's `LogisticRegression` to
+/// this much: both are iterative fits (Newton's method here, L-BFGS there) of the same loss.
+const CALIBRATION_TOLERANCE: f64 = 1e-6;
 
 #[test]
 fn monitoring_measures_equal_the_numpy_scipy_sklearn_reference() {
@@ -415,6 +441,18 @@ fn monitoring_measures_equal_the_numpy_scipy_sklearn_reference() {
     let mut differences = Vec::new();
     for case in &cases {
         let name = case["name"].as_str().unwrap();
+        if case["kind"] == "calibration" {
+            for k in ["a", "b"] {
+                let (x, y) = (
+                    ours(case)[k].as_f64().unwrap(),
+                    reference[name][k].as_f64().unwrap(),
+                );
+                if (x - y).abs() > CALIBRATION_TOLERANCE {
+                    differences.push(format!("{name}.{k}: ours {x}, reference {y}"));
+                }
+            }
+            continue;
+        }
         compare(name, &ours(case), &reference[name], &mut differences);
     }
     assert!(
@@ -427,6 +465,10 @@ fn monitoring_measures_equal_the_numpy_scipy_sklearn_reference() {
     assert_eq!(reference["performance_single_class"]["auc"], Value::Null);
     assert_eq!(reference["scores_no_current"]["insufficient"], json!(true));
     assert_eq!(reference["cbpe_all_zero"]["auc"], Value::Null);
+    let slope = reference["calibration_overconfident"]["a"]
+        .as_f64()
+        .unwrap();
+    assert!(slope < 0.8, "over-confident scores are shrunk: a = {slope}");
     assert_eq!(reference["levels_all_unseen"]["unseen_rows"], json!(2));
     assert_eq!(
         reference["scores_order_statistics_quantile"]["baseline_values"]

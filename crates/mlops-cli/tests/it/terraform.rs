@@ -181,10 +181,10 @@ fn table_schemas_are_the_codes() {
             "{table}: {body}"
         );
     }
-    // Predictions: the columns `mlops predict --out bq://` creates for the shipped config.
-    let config = mlops_domain::ModelConfig::from_file(root().join("config/model.yaml")).unwrap();
+    // Predictions: the columns `batch_predict` and `mlops predict --out bq://` create (the
+    // pipelines' id column is `id`).
     let code: Vec<(String, String, String, String)> =
-        mlops_cli::cloud::predictions::schema(config.id_column.as_deref(), &config.label.column)
+        mlops_core::predictions_bq::predictions_table_schema("id")
             .into_iter()
             .map(|c| (c.name, c.field_type, c.mode, c.description))
             .collect();
