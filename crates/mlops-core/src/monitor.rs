@@ -10,7 +10,6 @@
 //!   the outcomes that arrived; rows without an outcome are counted, not dropped silently;
 //!   realised metrics next to the ones estimated from the scores alone (CBPE).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -154,12 +153,31 @@ pub fn check_drift(
     let features = match data {
         Some(df) => {
             let current = current_columns(bundle, df, path)?;
-            let borrowed: Vec<(String, Vec<Option<&str>>)> = current
+            // Level columns are borrowed from the frame's text: no string per cell.
+            let levels: Vec<(&str, Vec<Option<&str>>)> = current
                 .iter()
                 .filter_map(|(name, c)| match c {
-                    Current::Levels(v) => {
-                        Some((name.clone(), v.iter().map(Option::as_deref).collect()))
-                    }
+                    Current::Categorical(text) => Some((
+                        name.as_str(),
+                        text.iter()
+                            .map(|v| v.map(str::trim).filter(|s| !s.is_empty()))
+                            .collect(),
+                    )),
+                    Current::BinaryText(text) => Some((
+                        name.as_str(),
+                        text.iter().map(|v| v.and_then(binary_level)).collect(),
+                    )),
+                    Current::BinaryNumbers(values) => Some((
+                        name.as_str(),
+                        values
+                            .iter()
+                            .map(|v| match v {
+                                Some(x) if x == 1.0 => Some("1"),
+                                Some(x) if x == 0.0 => Some("0"),
+                                _ => None,
+                            })
+                            .collect(),
+                    )),
                     Current::Numeric(_) => None,
                 })
                 .collect();
@@ -169,7 +187,7 @@ pub fn check_drift(
                     views.push((name, ColumnValues::Numeric(v)));
                 }
             }
-            for (name, v) in &borrowed {
+            for (name, v) in &levels {
                 views.push((name, ColumnValues::Levels(v)));
             }
             features_drift(meta.monitoring.as_ref(), &views).map_err(monitoring_err(path))?
@@ -307,15 +325,17 @@ fn concat_frames(mut frames: Vec<DataFrame>, path: &Path) -> Result<DataFrame> {
     Ok(first)
 }
 
-/// One input column's current values, owned.
+/// One input column's current values: numbers, or the frame's text (shared, not copied).
 enum Current {
     Numeric(Vec<f64>),
-    Levels(Vec<Option<String>>),
+    Categorical(StringChunked),
+    BinaryText(StringChunked),
+    BinaryNumbers(Float64Chunked),
 }
 
 /// The bundle's profiled input columns as `df` has them (numeric as numbers, NaN for missing
-/// or unreadable; categorical and binary as text). Columns the table lacks are left out (the
-/// report lists them as not supplied).
+/// or unreadable; categorical as text; binary as numbers or text). Columns the table lacks
+/// are left out (the report lists them as not supplied).
 fn current_columns(
     bundle: &ModelBundle,
     df: &DataFrame,
@@ -329,6 +349,10 @@ fn current_columns(
         let Ok(col) = df.column(&profile.name) else {
             continue;
         };
+        let text = || -> Result<StringChunked> {
+            let cast = col.cast(&DataType::String).map_err(polars_err(path))?;
+            Ok(cast.str().map_err(polars_err(path))?.clone())
+        };
         let current = match &profile.distribution {
             mlops_monitoring::baseline::Distribution::Numeric { .. } => {
                 let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
@@ -336,32 +360,15 @@ fn current_columns(
                 Current::Numeric(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
             }
             mlops_monitoring::baseline::Distribution::Binary { .. } => {
-                let text = col.cast(&DataType::String).map_err(polars_err(path))?;
-                let values = text.str().map_err(polars_err(path))?;
-                Current::Levels(
-                    values
-                        .iter()
-                        .map(|v| match v.map(mlops_model::preprocess::parse_binary) {
-                            Some(Ok(1.0)) => Some("1".to_string()),
-                            Some(Ok(0.0)) => Some("0".to_string()),
-                            _ => None,
-                        })
-                        .collect(),
-                )
+                if col.dtype().is_primitive_numeric() {
+                    let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
+                    Current::BinaryNumbers(cast.f64().map_err(polars_err(path))?.clone())
+                } else {
+                    Current::BinaryText(text()?)
+                }
             }
             mlops_monitoring::baseline::Distribution::Categorical { .. } => {
-                let text = col.cast(&DataType::String).map_err(polars_err(path))?;
-                let values = text.str().map_err(polars_err(path))?;
-                Current::Levels(
-                    values
-                        .iter()
-                        .map(|v| {
-                            v.map(str::trim)
-                                .filter(|s| !s.is_empty())
-                                .map(str::to_string)
-                        })
-                        .collect(),
-                )
+                Current::Categorical(text()?)
             }
         };
         out.push((profile.name.clone(), current));
@@ -369,12 +376,17 @@ fn current_columns(
     Ok(out)
 }
 
-/// A binary cell as its profile's level (`"0"`/`"1"`), as the preprocessor reads it.
+/// A binary cell as its profile's level (`"0"`/`"1"`), as the preprocessor reads it
+/// (`mlops_model::preprocess::parse_binary`), without allocating.
 fn binary_level(text: &str) -> Option<&'static str> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "1" | "1.0" | "true" | "yes" => Some("1"),
-        "0" | "0.0" | "false" | "no" => Some("0"),
-        _ => None,
+    let t = text.trim();
+    let is = |forms: &[&str]| forms.iter().any(|f| t.eq_ignore_ascii_case(f));
+    if is(&["1", "1.0", "true", "yes"]) {
+        Some("1")
+    } else if is(&["0", "0.0", "false", "no"]) {
+        Some("0")
+    } else {
+        None
     }
 }
 
@@ -414,14 +426,20 @@ pub fn join_outcomes(
     label_column: &str,
     window: Option<Window>,
 ) -> Result<Joined> {
-    let mut labels: HashMap<String, bool> = HashMap::new();
+    // Ids are borrowed from the frames' text (kept alive here): no string per row.
+    let mut outcome_ids: Vec<(StringChunked, Vec<bool>)> = Vec::new();
     for file in table_files(outcomes)? {
         let df = read_table_columns(&file, Some(&[outcome_id, label_column]))?;
         require_columns(&df, &file, [outcome_id, label_column])?;
-        let ids = text_column(&df, outcome_id, &file)?;
+        let ids = text_chunked(&df, outcome_id, &file)?;
         let ys = label_values(&df, label_column, &file)?;
-        for (id, y) in ids.into_iter().zip(ys) {
-            if let Some(id) = id {
+        outcome_ids.push((ids, ys));
+    }
+    // polars' hasher: SipHash was a fifth of the run on a million ids.
+    let mut labels: PlHashMap<&str, bool> = PlHashMap::default();
+    for (ids, ys) in &outcome_ids {
+        for (id, &y) in ids.iter().zip(ys) {
+            if let Some(id) = id.map(str::trim) {
                 labels.insert(id, y);
             }
         }
@@ -430,13 +448,13 @@ pub fn join_outcomes(
     for file in table_files(predictions)? {
         let df = read_table_columns(&file, None)?;
         require_columns(&df, &file, [id_column, PROBABILITY])?;
-        let ids = text_column(&df, id_column, &file)?;
+        let ids = text_chunked(&df, id_column, &file)?;
         let probs = float_column(&df, PROBABILITY, &file)?;
         let times = match (window, df.column(SCORED_AT)) {
             (Some(_), Ok(col)) => Some(micros(col, &file)?),
             _ => None,
         };
-        for (row, (id, p)) in ids.into_iter().zip(probs).enumerate() {
+        for (row, (id, p)) in ids.iter().zip(probs).enumerate() {
             if let (Some(w), Some(times)) = (window, &times) {
                 let inside = times[row]
                     .is_some_and(|t| t >= w.from.timestamp_micros() && t < w.to.timestamp_micros());
@@ -446,7 +464,7 @@ pub fn join_outcomes(
                 }
             }
             joined.all_scores.push(p);
-            match id.and_then(|id| labels.get(&id).copied()) {
+            match id.and_then(|id| labels.get(id.trim()).copied()) {
                 Some(y) => {
                     joined.scores.push(p);
                     joined.labels.push(y);
@@ -458,32 +476,27 @@ pub fn join_outcomes(
     Ok(joined)
 }
 
-fn text_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<Option<String>>> {
+/// A column as text (a cast only when it is not text already).
+fn text_chunked(df: &DataFrame, name: &str, path: &Path) -> Result<StringChunked> {
     let col = df.column(name).map_err(polars_err(path))?;
     let text = col.cast(&DataType::String).map_err(polars_err(path))?;
-    let values = text.str().map_err(polars_err(path))?;
-    Ok(values
-        .iter()
-        .map(|v| v.map(|s| s.trim().to_string()))
-        .collect())
+    Ok(text.str().map_err(polars_err(path))?.clone())
 }
 
 fn label_values(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<bool>> {
-    let text = text_column(df, name, path)?;
+    let text = text_chunked(df, name, path)?;
     let mut out = Vec::with_capacity(text.len());
     for (row, v) in text.iter().enumerate() {
-        match v.as_deref().and_then(binary_level) {
+        match v.and_then(binary_level) {
             Some(level) => out.push(level == "1"),
-            None => {
-                return Err(CoreError::InvalidCells {
-                    path: path.to_path_buf(),
-                    problems: vec![format!(
+            None => return Err(CoreError::InvalidCells {
+                path: path.to_path_buf(),
+                problems: vec![format!(
                     "row {}, column `{name}`: `{}` is not an outcome; expected 0/1 or true/false",
                     row + 1,
-                    v.as_deref().unwrap_or("")
+                    v.unwrap_or("")
                 )],
-                })
-            }
+            }),
         }
     }
     Ok(out)
@@ -621,6 +634,29 @@ pub fn check_performance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_cells_read_as_the_preprocessor_reads_them() {
+        for (text, level) in [
+            ("1", Some("1")),
+            (" Yes ", Some("1")),
+            ("TRUE", Some("1")),
+            ("1.0", Some("1")),
+            ("0", Some("0")),
+            ("no", Some("0")),
+            ("", None),
+            ("maybe", None),
+        ] {
+            assert_eq!(binary_level(text), level, "{text:?}");
+            let parsed = mlops_model::preprocess::parse_binary(text);
+            let expected = match parsed {
+                Ok(v) if v == 1.0 => Some("1"),
+                Ok(v) if v == 0.0 => Some("0"),
+                _ => None,
+            };
+            assert_eq!(binary_level(text), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn text_timestamps_are_rfc3339_or_naive_utc() {

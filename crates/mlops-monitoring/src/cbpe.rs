@@ -95,7 +95,7 @@ pub fn expected_auc(scores: &[f64]) -> Option<f64> {
         return None;
     }
     let mut sorted = scores.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
+    sorted.sort_unstable_by(|a, b| b.total_cmp(a));
     let (mut tp, mut fp) = (0.0, 0.0);
     let (mut prev_tpr, mut prev_fpr) = (0.0, 0.0);
     let mut area = 0.0;

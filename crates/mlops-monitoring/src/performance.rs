@@ -125,18 +125,19 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     if pos == 0 || neg == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Ties share their mean rank, so their order after the sort does not matter.
+    let mut sorted: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum = 0.0;
     let mut i = 0;
-    while i < order.len() {
+    while i < sorted.len() {
         let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+        while j + 1 < sorted.len() && sorted[j + 1].0 == sorted[i].0 {
             j += 1;
         }
         // Ranks i+1..=j+1 share their mean.
         let mean_rank = (i + j) as f64 / 2.0 + 1.0;
-        let tied_pos = order[i..=j].iter().filter(|&&k| labels[k]).count();
+        let tied_pos = sorted[i..=j].iter().filter(|&&(_, y)| y).count();
         rank_sum += mean_rank * tied_pos as f64;
         i = j + 1;
     }

@@ -146,7 +146,7 @@ pub(crate) fn ks_sorted(a: &[f64], b: &[f64]) -> f64 {
 /// Sorted copy of finite values (callers have rejected NaN).
 pub(crate) fn sorted(values: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
+    v.sort_unstable_by(f64::total_cmp);
     v
 }
 
