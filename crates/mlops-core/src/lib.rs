@@ -1,5 +1,6 @@
 //! The data path: read and validate tables with polars, encode them for the model, split,
-//! train (boosted trees or a linfa baseline), evaluate, batch-predict and generate data; with
+//! train (boosted trees or a linfa baseline), evaluate, batch-predict, generate data and
+//! track experiments ([`experiment`]: runs with cross-validation in a folder store, ranking, report); with
 //! the feature `gcp`, the BigQuery and Cloud Monitoring metrics sinks ([`metrics_sink`]).
 //!
 //! Invariant: no network I/O and no async runtime here; cloud I/O lives in `mlops-gcp`, which
@@ -8,6 +9,7 @@
 pub mod baselines;
 pub mod encode;
 mod error;
+pub mod experiment;
 pub mod gen_data;
 pub mod metrics;
 #[cfg(feature = "gcp")]

@@ -5,6 +5,7 @@
 
 mod alerting;
 mod endpoints;
+mod experiments;
 mod models;
 mod pipelines;
 pub mod predictions;
@@ -13,6 +14,7 @@ mod storage;
 
 pub use alerting::apply as alerting_apply;
 pub use endpoints::run as endpoints;
+pub use experiments::ExperimentLogger;
 pub use models::run as models;
 pub use pipelines::run as pipelines;
 pub use schedules::{plan as schedule_plan, Action as ScheduleAction, Desired as DesiredSchedule};
