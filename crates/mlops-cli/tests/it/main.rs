@@ -39,6 +39,8 @@ mod monitoring_cli;
 mod monitoring_data;
 #[cfg(feature = "python-tests")]
 mod monitoring_parity;
+#[cfg(feature = "python-tests")]
+mod notebook;
 mod pipelines;
 mod serve;
 #[cfg(feature = "cloud-tests")]
