@@ -168,8 +168,12 @@ fn run_one(settings: &Settings, dry_run: bool, args: ExperimentRunArgs) -> Resul
         record.metric("cv_auc_std"),
         finished.dir.display()
     );
-    if let Some(name) = vertex_run {
-        println!("logged to Vertex AI Experiments: {name}");
+    match vertex_run {
+        Some(name) if dry_run => {
+            eprintln!("dry run: the Vertex AI Experiments requests above were not sent ({name})")
+        }
+        Some(name) => println!("logged to Vertex AI Experiments: {name}"),
+        None => {}
     }
     Ok(())
 }
