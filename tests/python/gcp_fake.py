@@ -899,6 +899,7 @@ class State:
         self.model_versions_made: dict[str, int] = {}
         self.endpoints: dict[str, dict] = {}
         self.operations: dict[str, PendingOperation] = {}
+        self.metadata_stores: dict[str, dict] = {}
         self.metadata: dict[str, dict] = {}  # contexts, executions and artifacts
         self.context_links: dict[str, dict[str, list[str]]] = {}
         self.metric_descriptors: dict[str, dict] = {}
@@ -917,6 +918,7 @@ class State:
             "models": {name: list(v.values()) for name, v in self.models.items()},
             "endpoints": list(self.endpoints.values()),
             "operations": [op.view() for op in self.operations.values()],
+            "metadataStores": list(self.metadata_stores.values()),
             "metadata": list(self.metadata.values()),
             "contextLinks": self.context_links,
             "metricDescriptors": list(self.metric_descriptors.values()),
@@ -1613,6 +1615,26 @@ def undeploy_model(call: Call) -> dict:
 # --- Metadata store (Vertex AI Experiments): contexts, executions, artifacts
 
 METADATA_KINDS = {"contexts": "Context", "executions": "Execution", "artifacts": "Artifact"}
+
+
+@handles(VERTEX + "metadataStores.create")
+def create_metadata_store(call: Call) -> dict:
+    """A project's store (the SDK creates `default` on first use): an operation."""
+    store_id = call.arg("metadataStoreId") or "default"
+    name = f"{call.params['parent']}/metadataStores/{new_resource_id(call, store_id, 'MetadataStore')}"
+    if name in call.state.metadata_stores:
+        raise already_exists("MetadataStore", name)
+    t = now()
+    store = writable(call, "GoogleCloudAiplatformV1MetadataStore", call.body)
+    store.update(name=name, createTime=t, updateTime=t)
+    call.state.metadata_stores[name] = store
+    response = {"@type": VERTEX_TYPE + "MetadataStore", **store}
+    return start_operation(call, name, "CreateMetadataStore", response)
+
+
+@handles(VERTEX + "metadataStores.get")
+def get_metadata_store(call: Call) -> dict:
+    return find(call.state.metadata_stores, "MetadataStore", call.params["name"])
 
 
 def metadata_kind(call: Call) -> tuple[str, str]:

@@ -433,6 +433,17 @@ class VertexTests(FakeTestCase):
         duplicate = self.call("POST", f"{store}/contexts?contextId=exp", experiment)
         self.assertEqual(duplicate.json()["error"]["status"], "ALREADY_EXISTS")
 
+    def test_metadata_store_is_created_by_an_operation(self):
+        store = f"{LOC}/metadataStores/default"
+        missing = self.call("GET", f"/v1/{store}")
+        self.assertEqual(missing.status, 404)
+        op = self.ok("POST", f"/v1/{LOC}/metadataStores?metadataStoreId=default", {})
+        self.assertTrue(op["name"].startswith(f"{store}/operations/"))
+        self.assertTrue(self.ok("GET", f"/v1/{op['name']}")["done"])
+        self.assertEqual(self.ok("GET", f"/v1/{store}")["name"], store)
+        again = self.call("POST", f"/v1/{LOC}/metadataStores?metadataStoreId=default", {})
+        self.assertEqual(again.json()["error"]["status"], "ALREADY_EXISTS")
+
     def test_a_method_not_in_the_discovery_document_is_a_violation(self):
         response = self.call("POST", f"/v1/{LOC}/pipelineJobs/x:explode", {})
         self.assertEqual(response.status, 404)

@@ -107,6 +107,10 @@ pub enum Command {
     /// the Cloud Monitoring bodies, check them locally, apply them.
     #[command(subcommand)]
     Alerting(AlertingCommand),
+    /// Experiment tracking: runs with cross-validation logged locally (and to Vertex AI
+    /// Experiments in nprod/prod), ranked and drawn in an HTML report.
+    #[command(subcommand)]
+    Experiment(crate::experiment::ExperimentCommand),
 }
 
 /// `mlops monitor ...`.

@@ -22,6 +22,7 @@ pub mod cloud;
 pub mod context;
 pub mod demo;
 pub mod evaluate;
+pub mod experiment;
 pub mod gen_data;
 pub mod metrics;
 pub mod models;
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Monitor(command) => monitor::run(&settings, command),
         Command::Metrics(command) => metrics::run(&settings, command),
         Command::Alerting(command) => alerting::run(&settings, dry_run, command),
+        Command::Experiment(command) => experiment::run(&settings, dry_run, command),
     }
 }
 

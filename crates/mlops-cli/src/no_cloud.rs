@@ -43,3 +43,21 @@ pub fn alerting_apply(
 ) -> Result<(), BoxError> {
     Err(NO_GCP.into())
 }
+
+/// `mlops experiment run` in nprod/prod logs to Vertex AI Experiments, which needs the feature.
+pub struct ExperimentLogger;
+
+impl ExperimentLogger {
+    /// Always an error naming the feature.
+    pub fn connect(_: &Settings, _: bool) -> Result<Self, BoxError> {
+        Err(
+            format!("logging runs to Vertex AI Experiments (ENVIRONMENT nprod/prod): {NO_GCP}")
+                .into(),
+        )
+    }
+
+    /// Never reached: [`ExperimentLogger::connect`] fails.
+    pub fn log_run(&self, _: &mlops_core::experiment::RunRecord) -> Result<String, BoxError> {
+        Err(NO_GCP.into())
+    }
+}

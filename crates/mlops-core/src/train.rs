@@ -228,6 +228,26 @@ pub fn cross_validate(
     k: usize,
     seed: u64,
 ) -> Result<BTreeMap<String, f64>> {
+    Ok(cross_validate_with_predictions(config, data, k, seed)?.metrics)
+}
+
+/// The outcome of [`cross_validate_with_predictions`].
+#[derive(Debug, Clone)]
+pub struct CrossValidation {
+    /// `cv_<metric>_mean` and `cv_<metric>_std` for every scalar metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Per row of the table: the probability from the fold model that did not see it.
+    pub out_of_fold: Vec<f32>,
+}
+
+/// [`cross_validate`], also keeping every row's out-of-fold probability (for ROC curves of
+/// the whole table without a model that saw the row).
+pub fn cross_validate_with_predictions(
+    config: &ModelConfig,
+    data: &PreparedData,
+    k: usize,
+    seed: u64,
+) -> Result<CrossValidation> {
     if k < 2 {
         return Err(CoreError::InvalidTable {
             path: "--cv".into(),
@@ -235,6 +255,7 @@ pub fn cross_validate(
         });
     }
     let mut per_metric: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut out_of_fold = vec![f32::NAN; data.y.len()];
     for fold in stratified_kfold(&data.y, k, seed) {
         let est = fit_estimator(
             config,
@@ -247,14 +268,20 @@ pub fn cross_validate(
         for (name, value) in evaluate(&y, &p, config.model.threshold).scalars() {
             per_metric.entry(name).or_default().push(value);
         }
+        for (&row, &prob) in fold.test.iter().zip(&p) {
+            out_of_fold[row] = prob;
+        }
     }
-    let mut out = BTreeMap::new();
+    let mut metrics = BTreeMap::new();
     for (name, values) in per_metric {
         let (mean, std) = mean_std(&values);
-        out.insert(format!("cv_{name}_mean"), mean);
-        out.insert(format!("cv_{name}_std"), std);
+        metrics.insert(format!("cv_{name}_mean"), mean);
+        metrics.insert(format!("cv_{name}_std"), std);
     }
-    Ok(out)
+    Ok(CrossValidation {
+        metrics,
+        out_of_fold,
+    })
 }
 
 /// Both sides of a hash split must be usable: a table too small for the test fraction would

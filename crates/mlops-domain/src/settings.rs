@@ -43,6 +43,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "model config YAML (default config/model.yaml)",
     ),
     (
+        "MLOPS_EXPERIMENTS_DIR",
+        "local store of `mlops experiment` runs (default {MLOPS_LOCAL_ROOT}/experiments)",
+    ),
+    (
         "MLOPS_PREDICT_KERNEL",
         "tree-scoring code: auto (default: AVX-512, else AVX2, else portable), avx2 or portable; same results",
     ),
@@ -193,6 +197,9 @@ pub struct Settings {
     pub local_root: String,
     /// Path of the model config YAML.
     pub model_config: String,
+    /// `MLOPS_EXPERIMENTS_DIR`: the local experiment store, when set (see
+    /// [`Settings::experiments_dir`]).
+    pub experiments_dir: Option<String>,
     /// The tree-scoring kernel to ask for ([`Kernel::Avx512`] means "the fastest available";
     /// a kernel the CPU lacks falls back to the next one).
     pub predict_kernel: Kernel,
@@ -429,6 +436,7 @@ impl Settings {
             model_name_prefix,
             local_root: get("MLOPS_LOCAL_ROOT").unwrap_or_else(|| "local".into()),
             model_config: get("MLOPS_MODEL_CONFIG").unwrap_or_else(|| "config/model.yaml".into()),
+            experiments_dir: get("MLOPS_EXPERIMENTS_DIR"),
             predict_kernel,
             artifact_registry_repo,
             image_name,
@@ -581,6 +589,15 @@ impl Settings {
             .monitoring
             .clone()
             .unwrap_or_else(|| MONITORING_ENDPOINT.into())
+    }
+
+    /// The local experiment store of `mlops experiment`: `MLOPS_EXPERIMENTS_DIR`, else
+    /// `{MLOPS_LOCAL_ROOT}/experiments` (in every environment: Vertex AI Experiments gets a
+    /// copy of each run in nprod/prod).
+    pub fn experiments_dir(&self) -> String {
+        self.experiments_dir
+            .clone()
+            .unwrap_or_else(|| self.local_path("experiments"))
     }
 
     /// `name` under the local root, joined as a path (so `/srv/x/` and `/srv/x` give the same

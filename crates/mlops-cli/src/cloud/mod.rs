@@ -5,6 +5,7 @@
 
 mod alerting;
 mod endpoints;
+mod experiments;
 mod models;
 mod pipelines;
 mod schedules;
@@ -12,6 +13,7 @@ mod storage;
 
 pub use alerting::apply as alerting_apply;
 pub use endpoints::run as endpoints;
+pub use experiments::ExperimentLogger;
 pub use models::run as models;
 pub use pipelines::run as pipelines;
 pub use schedules::{plan as schedule_plan, Action as ScheduleAction, Desired as DesiredSchedule};

@@ -17,6 +17,8 @@ mod cli;
 #[cfg(feature = "cloud-tests")]
 mod cloud_data;
 #[cfg(feature = "cloud-tests")]
+mod cloud_experiment;
+#[cfg(feature = "cloud-tests")]
 mod cloud_faults;
 mod cloud_ir;
 #[cfg(feature = "cloud-tests")]
@@ -29,6 +31,7 @@ mod cloud_storage_root;
 mod cloud_vertex;
 #[cfg(feature = "container-tests")]
 mod container;
+mod experiment;
 #[cfg(feature = "python-tests")]
 mod interop;
 mod ir_kfp;
@@ -37,6 +40,8 @@ mod monitoring_cli;
 mod monitoring_data;
 #[cfg(feature = "python-tests")]
 mod monitoring_parity;
+#[cfg(feature = "python-tests")]
+mod notebook;
 mod pipelines;
 mod serve;
 #[cfg(feature = "cloud-tests")]

@@ -1,11 +1,14 @@
-//! Vertex AI: pipeline jobs, schedules, the model registry and endpoints.
+//! Vertex AI: pipeline jobs, schedules, the model registry, endpoints and Experiments (runs
+//! in the Metadata store).
 
 mod endpoints;
+mod experiments;
 mod models;
 mod pipelines;
 mod schedules;
 
 pub use endpoints::DeployedModelInfo;
+pub use experiments::{ExperimentRunLog, EXPERIMENT_RUN_SCHEMA, EXPERIMENT_SCHEMA, SCHEMA_VERSION};
 pub use models::{ModelUpload, ModelVersion};
 pub use pipelines::{JobStatus, PipelineJobRequest, TaskState};
 pub use schedules::{ScheduleInfo, ScheduleRequest};
