@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use mlops_model::ModelBundle;
 use mlops_monitoring::thresholds::{Alert, MonitoringConfig};
 use mlops_monitoring::{
-    estimate_performance_calibrated, features_drift, performance, score_drift, Calibration,
-    ColumnValues, EstimatedPerformance, FeatureDriftReport, Outcome, Performance, ScoreDrift,
+    estimate_performance_calibrated, performance, score_drift, Calibration, ColumnValues,
+    EstimatedPerformance, FeatureDriftReport, Outcome, Performance, ScoreDrift,
 };
 use polars::prelude::*;
 use serde::Serialize;
@@ -151,47 +151,24 @@ pub fn check_drift(
     let score = score_drift(&baseline, scores, config.drift.binning, config.drift.bins)
         .map_err(monitoring_err(path))?;
     let features = match data {
-        Some(df) => {
-            let current = current_columns(bundle, df, path)?;
-            // Level columns are borrowed from the frame's text: no string per cell.
-            let levels: Vec<(&str, Vec<Option<&str>>)> = current
-                .iter()
-                .filter_map(|(name, c)| match c {
-                    Current::Categorical(text) => Some((
-                        name.as_str(),
-                        text.iter()
-                            .map(|v| v.map(str::trim).filter(|s| !s.is_empty()))
-                            .collect(),
-                    )),
-                    Current::BinaryText(text) => Some((
-                        name.as_str(),
-                        text.iter().map(|v| v.and_then(binary_level)).collect(),
-                    )),
-                    Current::BinaryNumbers(values) => Some((
-                        name.as_str(),
-                        values
-                            .iter()
-                            .map(|v| match v {
-                                Some(x) if x == 1.0 => Some("1"),
-                                Some(x) if x == 0.0 => Some("0"),
-                                _ => None,
-                            })
-                            .collect(),
-                    )),
-                    Current::Numeric(_) => None,
-                })
-                .collect();
-            let mut views: Vec<(&str, ColumnValues<'_>)> = Vec::new();
-            for (name, c) in &current {
-                if let Current::Numeric(v) = c {
-                    views.push((name, ColumnValues::Numeric(v)));
+        Some(df) => match meta.monitoring.as_ref() {
+            None => FeatureDriftReport::NoBaseline,
+            // One column at a time: its view is dropped before the next one is built.
+            Some(baseline) => {
+                let mut columns = Vec::new();
+                let mut not_supplied = Vec::new();
+                for profile in &baseline.features {
+                    match df.column(&profile.name) {
+                        Ok(col) => columns.push(column_drift(profile, col, path)?),
+                        Err(_) => not_supplied.push(profile.name.clone()),
+                    }
+                }
+                FeatureDriftReport::Columns {
+                    columns,
+                    not_supplied,
                 }
             }
-            for (name, v) in &levels {
-                views.push((name, ColumnValues::Levels(v)));
-            }
-            features_drift(meta.monitoring.as_ref(), &views).map_err(monitoring_err(path))?
-        }
+        },
         None => FeatureDriftReport::Columns {
             columns: Vec::new(),
             not_supplied: Vec::new(),
@@ -325,55 +302,61 @@ fn concat_frames(mut frames: Vec<DataFrame>, path: &Path) -> Result<DataFrame> {
     Ok(first)
 }
 
-/// One input column's current values: numbers, or the frame's text (shared, not copied).
-enum Current {
-    Numeric(Vec<f64>),
-    Categorical(StringChunked),
-    BinaryText(StringChunked),
-    BinaryNumbers(Float64Chunked),
-}
-
-/// The bundle's profiled input columns as `df` has them (numeric as numbers, NaN for missing
-/// or unreadable; categorical as text; binary as numbers or text). Columns the table lacks
-/// are left out (the report lists them as not supplied).
-fn current_columns(
-    bundle: &ModelBundle,
-    df: &DataFrame,
+/// Drift of one input column of the table against its profile: numeric columns as numbers
+/// (NaN for missing or unreadable), categorical ones as trimmed text, binary ones as the
+/// preprocessor reads them; text is borrowed from the frame, not copied per cell.
+fn column_drift(
+    profile: &mlops_monitoring::FeatureProfile,
+    col: &Column,
     path: &Path,
-) -> Result<Vec<(String, Current)>> {
-    let Some(baseline) = bundle.metadata.monitoring.as_ref() else {
-        return Ok(Vec::new());
+) -> Result<Outcome<mlops_monitoring::FeatureDrift>> {
+    use mlops_monitoring::baseline::Distribution;
+    let text = || -> Result<StringChunked> {
+        let cast = col.cast(&DataType::String).map_err(polars_err(path))?;
+        Ok(cast.str().map_err(polars_err(path))?.clone())
     };
-    let mut out = Vec::new();
-    for profile in &baseline.features {
-        let Ok(col) = df.column(&profile.name) else {
-            continue;
-        };
-        let text = || -> Result<StringChunked> {
-            let cast = col.cast(&DataType::String).map_err(polars_err(path))?;
-            Ok(cast.str().map_err(polars_err(path))?.clone())
-        };
-        let current = match &profile.distribution {
-            mlops_monitoring::baseline::Distribution::Numeric { .. } => {
-                let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
-                let values = cast.f64().map_err(polars_err(path))?;
-                Current::Numeric(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-            }
-            mlops_monitoring::baseline::Distribution::Binary { .. } => {
-                if col.dtype().is_primitive_numeric() {
-                    let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
-                    Current::BinaryNumbers(cast.f64().map_err(polars_err(path))?.clone())
-                } else {
-                    Current::BinaryText(text()?)
-                }
-            }
-            mlops_monitoring::baseline::Distribution::Categorical { .. } => {
-                Current::Categorical(text()?)
-            }
-        };
-        out.push((profile.name.clone(), current));
+    let drift = |values: ColumnValues<'_>| {
+        mlops_monitoring::feature_drift(profile, values).map_err(monitoring_err(path))
+    };
+    match &profile.distribution {
+        Distribution::Numeric { .. } => {
+            let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
+            let values: Vec<f64> = cast
+                .f64()
+                .map_err(polars_err(path))?
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect();
+            drift(ColumnValues::Numeric(&values))
+        }
+        Distribution::Binary { .. } if col.dtype().is_primitive_numeric() => {
+            let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
+            let levels: Vec<Option<&str>> = cast
+                .f64()
+                .map_err(polars_err(path))?
+                .iter()
+                .map(|v| match v {
+                    Some(x) if x == 1.0 => Some("1"),
+                    Some(x) if x == 0.0 => Some("0"),
+                    _ => None,
+                })
+                .collect();
+            drift(ColumnValues::Levels(&levels))
+        }
+        Distribution::Binary { .. } => {
+            let text = text()?;
+            let levels: Vec<Option<&str>> = text.iter().map(|v| v.and_then(binary_level)).collect();
+            drift(ColumnValues::Levels(&levels))
+        }
+        Distribution::Categorical { .. } => {
+            let text = text()?;
+            let levels: Vec<Option<&str>> = text
+                .iter()
+                .map(|v| v.map(str::trim).filter(|s| !s.is_empty()))
+                .collect();
+            drift(ColumnValues::Levels(&levels))
+        }
     }
-    Ok(out)
 }
 
 /// A binary cell as its profile's level (`"0"`/`"1"`), as the preprocessor reads it
@@ -489,14 +472,16 @@ fn label_values(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<bool>> {
     for (row, v) in text.iter().enumerate() {
         match v.and_then(binary_level) {
             Some(level) => out.push(level == "1"),
-            None => return Err(CoreError::InvalidCells {
-                path: path.to_path_buf(),
-                problems: vec![format!(
+            None => {
+                return Err(CoreError::InvalidCells {
+                    path: path.to_path_buf(),
+                    problems: vec![format!(
                     "row {}, column `{name}`: `{}` is not an outcome; expected 0/1 or true/false",
                     row + 1,
                     v.unwrap_or("")
                 )],
-            }),
+                })
+            }
         }
     }
     Ok(out)
