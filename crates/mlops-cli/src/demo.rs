@@ -121,6 +121,11 @@ pub fn run(settings: &Settings, args: DemoArgs) -> Result<(), BoxError> {
         perf.get("rows_without_outcome").cloned().unwrap_or_default(),
         artifact_path(&monitoring, "performance-monitoring", "report")?.display()
     );
+    println!(
+        "  (the demo's customers are resampled from the training table, so their realised AUC \
+         is optimistic; the estimate, through the champion's calibration, is what unseen \
+         customers would give)"
+    );
 
     // A shifted population (shorter tenure, higher charges, more month-to-month contracts):
     // the same inference pipeline now reports drift and the columns that moved.

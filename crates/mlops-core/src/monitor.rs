@@ -336,8 +336,8 @@ fn column_drift(
                 .map_err(polars_err(path))?
                 .iter()
                 .map(|v| match v {
-                    Some(x) if x == 1.0 => Some("1"),
-                    Some(x) if x == 0.0 => Some("0"),
+                    Some(1.0) => Some("1"),
+                    Some(0.0) => Some("0"),
                     _ => None,
                 })
                 .collect();
@@ -635,8 +635,8 @@ mod tests {
             assert_eq!(binary_level(text), level, "{text:?}");
             let parsed = mlops_model::preprocess::parse_binary(text);
             let expected = match parsed {
-                Ok(v) if v == 1.0 => Some("1"),
-                Ok(v) if v == 0.0 => Some("0"),
+                Ok(1.0) => Some("1"),
+                Ok(0.0) => Some("0"),
                 _ => None,
             };
             assert_eq!(binary_level(text), expected, "{text:?}");
