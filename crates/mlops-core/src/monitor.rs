@@ -487,13 +487,13 @@ fn label_values(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<bool>> {
     Ok(out)
 }
 
-/// A timestamp column as microseconds since the epoch.
-fn micros(col: &Column, path: &Path) -> Result<Vec<Option<i64>>> {
+/// A `scored_at` column as microseconds since the epoch: a timestamp of any unit, or text
+/// (CSV) in RFC 3339 or as a naive date-time taken as UTC.
+pub(crate) fn micros(col: &Column, path: &Path) -> Result<Vec<Option<i64>>> {
     let factor = match col.dtype() {
         DataType::Datetime(TimeUnit::Nanoseconds, _) => -1000,
         DataType::Datetime(TimeUnit::Microseconds, _) => 1,
         DataType::Datetime(TimeUnit::Milliseconds, _) => 1000,
-        // CSV cells are read as text: RFC 3339, or a naive date-time taken as UTC.
         DataType::String => return text_micros(col, path),
         other => {
             return Err(CoreError::InvalidTable {

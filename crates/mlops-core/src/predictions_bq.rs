@@ -182,31 +182,11 @@ fn json_rows(
     Ok(rows)
 }
 
-/// `scored_at` as RFC 3339 text (microseconds, `Z`).
+/// `scored_at` as RFC 3339 text (microseconds, `Z`); CSV text is read and written again, so
+/// BigQuery gets one format.
 fn scored_at_text(df: &DataFrame, path: &Path) -> Result<Vec<Option<String>>> {
     let col = df.column(SCORED_AT).map_err(polars_err(path))?;
-    let micros: Vec<Option<i64>> = match col.dtype() {
-        DataType::Datetime(unit, _) => {
-            let per = match unit {
-                TimeUnit::Nanoseconds => -1000,
-                TimeUnit::Microseconds => 1,
-                TimeUnit::Milliseconds => 1000,
-            };
-            let raw = col.cast(&DataType::Int64).map_err(polars_err(path))?;
-            raw.i64()
-                .map_err(polars_err(path))?
-                .iter()
-                .map(|v| v.map(|t| if per < 0 { t / 1000 } else { t * per }))
-                .collect()
-        }
-        // CSV: the text as written (RFC 3339), passed through.
-        _ => {
-            let cast = col.cast(&DataType::String).map_err(polars_err(path))?;
-            let values = cast.str().map_err(polars_err(path))?;
-            return Ok(values.iter().map(|v| v.map(str::to_string)).collect());
-        }
-    };
-    Ok(micros
+    Ok(crate::monitor::micros(col, path)?
         .into_iter()
         .map(|m| {
             m.and_then(DateTime::<Utc>::from_timestamp_micros)
@@ -298,6 +278,15 @@ mod tests {
         assert_eq!(keys, want);
         assert_eq!(rows[1]["probability"], json!(0.75));
         assert_eq!(rows[1]["label"], json!(1));
+        assert_eq!(rows[0]["scored_at"], json!("2025-12-04T00:00:00.005000Z"));
+        // A CSV's text timestamps are written in the same format.
+        let csv = df!(
+            PROBABILITY => [0.5f64],
+            "label" => [1i64],
+            SCORED_AT => ["2025-12-04 00:00:00.005"],
+        )
+        .unwrap();
+        let rows = json_rows(&csv, "id", false, Path::new("p.csv")).unwrap();
         assert_eq!(rows[0]["scored_at"], json!("2025-12-04T00:00:00.005000Z"));
         // Without an id column in the file, the id is left out (NULL).
         let rows = json_rows(&df.drop("id").unwrap(), "id", false, Path::new("p")).unwrap();
