@@ -81,9 +81,12 @@ def main():
             binaries[name] = copy
     main_bin = binaries["after"]
     sizes = [int(r) for r in args.rows.split(",")]
-    model = work / "model"
+    # With --before, the older binary trains: newer binaries read older bundles, not the
+    # other way round (an older one refuses metadata fields it does not know).
+    trainer = binaries.get("before", main_bin)
+    model = work / ("model-before" if "before" in binaries else "model")
     if not (model / "metadata.json").exists():
-        run_checked([main_bin, "train", "--data", "data/wa_churn.csv", "--out", model])
+        run_checked([trainer, "train", "--data", "data/wa_churn.csv", "--out", model])
     tables = {}
     for n in sizes:
         table = work / f"rows_{human(n).lower()}.{args.format}"

@@ -14,16 +14,17 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use mlops_model::ModelBundle;
+use mlops_monitoring::baseline::FeatureProfile;
 use mlops_monitoring::thresholds::{Alert, MonitoringConfig};
 use mlops_monitoring::{
     estimate_performance_calibrated, performance, score_drift, Calibration, ColumnValues,
-    EstimatedPerformance, FeatureDriftReport, Outcome, Performance, ScoreDrift,
+    EstimatedPerformance, FeatureCounts, FeatureDriftReport, Outcome, Performance, ScoreDrift,
 };
 use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{CoreError, Result};
-use crate::table::{read_table_columns, require_columns};
+use crate::table::{read_table_columns, require_columns, BatchReader, DEFAULT_BATCH_ROWS};
 
 /// The probability column of a predictions table.
 pub const PROBABILITY: &str = "probability";
@@ -75,18 +76,34 @@ pub fn table_files(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The probabilities of a table's `column` (each must be a number: a missing or non-numeric
-/// value is an error naming its row).
+/// value is an error naming its row). Read batch by batch: only the column is kept.
 pub fn read_probabilities(path: &Path, column: &str) -> Result<Vec<f64>> {
+    read_probabilities_in(path, column, DEFAULT_BATCH_ROWS)
+}
+
+fn read_probabilities_in(path: &Path, column: &str, batch_rows: usize) -> Result<Vec<f64>> {
     let mut all = Vec::new();
     for file in table_files(path)? {
-        let df = read_table_columns(&file, Some(&[column]))?;
-        require_columns(&df, &file, [column])?;
-        all.extend(float_column(&df, column, &file)?);
+        let mut reader = BatchReader::open(&file, Some(&[column]), batch_rows)?;
+        if !reader.columns().iter().any(|c| c == column) {
+            return Err(CoreError::MissingColumns {
+                path: file,
+                missing: vec![column.to_string()],
+                available: reader.columns().to_vec(),
+            });
+        }
+        let mut row = 0;
+        while let Some(df) = reader.next_batch()? {
+            all.extend(float_column(&df, column, &file, row)?);
+            row += df.height();
+        }
     }
     Ok(all)
 }
 
-fn float_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>> {
+/// The numbers of `name`; `first_row` is the table row of the frame's first row (errors name
+/// table rows, counted from 1).
+fn float_column(df: &DataFrame, name: &str, path: &Path, first_row: usize) -> Result<Vec<f64>> {
     let col = df.column(name).map_err(polars_err(path))?;
     let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
     let values = cast.f64().map_err(polars_err(path))?;
@@ -99,7 +116,7 @@ fn float_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>> {
                     path: path.to_path_buf(),
                     problems: vec![format!(
                         "row {}, column `{name}`: missing or not a number (`{}`); expected a probability",
-                        row + 1,
+                        first_row + row + 1,
                         col.get(row).map(|v| v.to_string()).unwrap_or_default()
                     )],
                 })
@@ -129,12 +146,12 @@ pub struct DriftCheck {
     pub baseline_from_histogram: bool,
 }
 
-/// Drift of `scores` (and, with `data`, of the input columns) against the bundle's baseline.
-/// `path` names the scored table in errors.
+/// Drift of `scores` against the bundle's baseline, with the input columns' drift `features`
+/// (from a [`FeatureTally`]) deciding too. `path` names the scored table in errors.
 pub fn check_drift(
     bundle: &ModelBundle,
     scores: &[f64],
-    data: Option<&DataFrame>,
+    features: FeatureDriftReport,
     config: &MonitoringConfig,
     path: &Path,
 ) -> Result<DriftCheck> {
@@ -150,30 +167,6 @@ pub fn check_drift(
         })?;
     let score = score_drift(&baseline, scores, config.drift.binning, config.drift.bins)
         .map_err(monitoring_err(path))?;
-    let features = match data {
-        Some(df) => match meta.monitoring.as_ref() {
-            None => FeatureDriftReport::NoBaseline,
-            // One column at a time: its view is dropped before the next one is built.
-            Some(baseline) => {
-                let mut columns = Vec::new();
-                let mut not_supplied = Vec::new();
-                for profile in &baseline.features {
-                    match df.column(&profile.name) {
-                        Ok(col) => columns.push(column_drift(profile, col, path)?),
-                        Err(_) => not_supplied.push(profile.name.clone()),
-                    }
-                }
-                FeatureDriftReport::Columns {
-                    columns,
-                    not_supplied,
-                }
-            }
-        },
-        None => FeatureDriftReport::Columns {
-            columns: Vec::new(),
-            not_supplied: Vec::new(),
-        },
-    };
     let psi_limit = config.threshold("prediction_drift/psi");
     let js_limit = config.threshold("prediction_drift/js_distance");
     let mut metrics = Vec::new();
@@ -207,12 +200,10 @@ pub fn check_drift(
             }
             max_js = Some(max_js.map_or(f.js_distance, |m| m.max(f.js_distance)));
         }
-        if data.is_some() {
-            metrics.push((
-                "feature_drift/features_drifted".to_string(),
-                drifted_features.len() as f64,
-            ));
-        }
+        metrics.push((
+            "feature_drift/features_drifted".to_string(),
+            drifted_features.len() as f64,
+        ));
         if let Some(p) = max_psi {
             metrics.push(("feature_drift/max_psi".to_string(), p));
         }
@@ -252,22 +243,30 @@ pub enum ScoreSource {
 /// Drift of a whole table against the bundle's baseline, as `mlops monitor drift` checks it:
 /// the scores are the table's `probability` column when it has one, else the bundle's scores
 /// of its rows; the input columns the table has are compared with their training profiles.
+/// The table is read batch by batch: memory holds the scores (8 bytes a row, which the
+/// Wasserstein and KS statistics need sorted) and one batch, not the table.
 pub fn check_table_drift(
     bundle: &ModelBundle,
     path: &Path,
     config: &MonitoringConfig,
 ) -> Result<(DriftCheck, ScoreSource)> {
+    check_table_drift_in(bundle, path, config, DEFAULT_BATCH_ROWS)
+}
+
+fn check_table_drift_in(
+    bundle: &ModelBundle,
+    path: &Path,
+    config: &MonitoringConfig,
+    batch_rows: usize,
+) -> Result<(DriftCheck, ScoreSource)> {
     let mut scores = Vec::new();
-    let mut frames = Vec::new();
+    let mut tally = FeatureTally::new(bundle);
     let mut source = None;
     for file in table_files(path)? {
-        let df = crate::table::read_table(&file)?;
-        let this = if df.column(PROBABILITY).is_ok() {
-            scores.extend(float_column(&df, PROBABILITY, &file)?);
+        let mut reader = BatchReader::open(&file, None, batch_rows)?;
+        let this = if reader.columns().iter().any(|c| c == PROBABILITY) {
             ScoreSource::ProbabilityColumn
         } else {
-            let x = crate::encode::encode_features(&df, bundle.preprocessor(), &file)?;
-            scores.extend(bundle.predict_proba(&x)?.into_iter().map(f64::from));
             ScoreSource::Scored
         };
         if source.is_some_and(|s| s != this) {
@@ -280,7 +279,20 @@ pub fn check_table_drift(
             });
         }
         source = Some(this);
-        frames.push(df);
+        let mut row = 0;
+        while let Some(df) = reader.next_batch()? {
+            match this {
+                ScoreSource::ProbabilityColumn => {
+                    scores.extend(float_column(&df, PROBABILITY, &file, row)?);
+                }
+                ScoreSource::Scored => {
+                    let x = crate::encode::encode_features(&df, bundle.preprocessor(), &file)?;
+                    scores.extend(bundle.predict_proba(&x)?.into_iter().map(f64::from));
+                }
+            }
+            tally.add(&df, &file)?;
+            row += df.height();
+        }
     }
     let Some(source) = source else {
         return Err(CoreError::InvalidTable {
@@ -288,36 +300,103 @@ pub fn check_table_drift(
             message: "the folder holds no .parquet or .csv file; expected a table".into(),
         });
     };
-    let data = concat_frames(frames, path)?;
-    let check = check_drift(bundle, &scores, Some(&data), config, path)?;
+    let features = tally.finish(path)?;
+    let check = check_drift(bundle, &scores, features, config, path)?;
     Ok((check, source))
 }
 
-/// The files of one table as one frame (the files of a predictions folder share a schema).
-fn concat_frames(mut frames: Vec<DataFrame>, path: &Path) -> Result<DataFrame> {
-    let mut first = frames.remove(0);
-    for df in frames {
-        first.vstack_mut(&df).map_err(polars_err(path))?;
+/// Feature drift of every profiled input column of the table at `path`, read batch by batch.
+pub fn table_feature_drift(bundle: &ModelBundle, path: &Path) -> Result<FeatureDriftReport> {
+    let mut tally = FeatureTally::new(bundle);
+    let wanted = tally.columns();
+    for file in table_files(path)? {
+        let mut reader = BatchReader::open(&file, Some(&wanted), DEFAULT_BATCH_ROWS)?;
+        while let Some(df) = reader.next_batch()? {
+            tally.add(&df, &file)?;
+        }
     }
-    Ok(first)
+    tally.finish(path)
 }
 
-/// Drift of one input column of the table against its profile: numeric columns as numbers
-/// (NaN for missing or unreadable), categorical ones as trimmed text, binary ones as the
+/// Bucket counts of each profiled input column, added batch by batch (exact: the buckets are
+/// the profile's), so that feature drift of a table never holds the table.
+pub struct FeatureTally<'a> {
+    /// One entry per profiled column, `None` until a batch supplies it; `None` altogether when
+    /// the bundle has no monitoring baseline (trained before it existed).
+    columns: Option<Vec<(&'a FeatureProfile, Option<FeatureCounts<'a>>)>>,
+}
+
+impl<'a> FeatureTally<'a> {
+    /// Empty counts for the bundle's profiled columns.
+    pub fn new(bundle: &'a ModelBundle) -> FeatureTally<'a> {
+        FeatureTally {
+            columns: bundle
+                .metadata
+                .monitoring
+                .as_ref()
+                .map(|b| b.features.iter().map(|p| (p, None)).collect()),
+        }
+    }
+
+    /// The profiled columns' names (what a reader needs to decode).
+    pub fn columns(&self) -> Vec<&'a str> {
+        self.columns
+            .iter()
+            .flatten()
+            .map(|(p, _)| p.name.as_str())
+            .collect()
+    }
+
+    /// Count the profiled columns that `df` has; `path` names the table in errors.
+    pub fn add(&mut self, df: &DataFrame, path: &Path) -> Result<()> {
+        for (profile, counts) in self.columns.iter_mut().flatten() {
+            let Ok(col) = df.column(&profile.name) else {
+                continue;
+            };
+            let counts = match counts {
+                Some(c) => c,
+                None => counts.insert(FeatureCounts::new(profile).map_err(monitoring_err(path))?),
+            };
+            add_column(counts, profile, col, path)?;
+        }
+        Ok(())
+    }
+
+    /// Each supplied column's drift, in profile order, and the profiled columns no batch had.
+    pub fn finish(self, path: &Path) -> Result<FeatureDriftReport> {
+        let Some(entries) = self.columns else {
+            return Ok(FeatureDriftReport::NoBaseline);
+        };
+        let mut columns = Vec::new();
+        let mut not_supplied = Vec::new();
+        for (profile, counts) in entries {
+            match counts {
+                Some(c) => columns.push(c.finish().map_err(monitoring_err(path))?),
+                None => not_supplied.push(profile.name.clone()),
+            }
+        }
+        Ok(FeatureDriftReport::Columns {
+            columns,
+            not_supplied,
+        })
+    }
+}
+
+/// Count one batch of an input column against its profile: numeric columns as numbers (NaN
+/// for missing or unreadable), categorical ones as trimmed text, binary ones as the
 /// preprocessor reads them; text is borrowed from the frame, not copied per cell.
-fn column_drift(
-    profile: &mlops_monitoring::FeatureProfile,
+fn add_column(
+    counts: &mut FeatureCounts<'_>,
+    profile: &FeatureProfile,
     col: &Column,
     path: &Path,
-) -> Result<Outcome<mlops_monitoring::FeatureDrift>> {
+) -> Result<()> {
     use mlops_monitoring::baseline::Distribution;
     let text = || -> Result<StringChunked> {
         let cast = col.cast(&DataType::String).map_err(polars_err(path))?;
         Ok(cast.str().map_err(polars_err(path))?.clone())
     };
-    let drift = |values: ColumnValues<'_>| {
-        mlops_monitoring::feature_drift(profile, values).map_err(monitoring_err(path))
-    };
+    let mut add = |values: ColumnValues<'_>| counts.add(values).map_err(monitoring_err(path));
     match &profile.distribution {
         Distribution::Numeric { .. } => {
             let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
@@ -327,7 +406,7 @@ fn column_drift(
                 .iter()
                 .map(|v| v.unwrap_or(f64::NAN))
                 .collect();
-            drift(ColumnValues::Numeric(&values))
+            add(ColumnValues::Numeric(&values))
         }
         Distribution::Binary { .. } if col.dtype().is_primitive_numeric() => {
             let cast = col.cast(&DataType::Float64).map_err(polars_err(path))?;
@@ -341,12 +420,12 @@ fn column_drift(
                     _ => None,
                 })
                 .collect();
-            drift(ColumnValues::Levels(&levels))
+            add(ColumnValues::Levels(&levels))
         }
         Distribution::Binary { .. } => {
             let text = text()?;
             let levels: Vec<Option<&str>> = text.iter().map(|v| v.and_then(binary_level)).collect();
-            drift(ColumnValues::Levels(&levels))
+            add(ColumnValues::Levels(&levels))
         }
         Distribution::Categorical { .. } => {
             let text = text()?;
@@ -354,7 +433,7 @@ fn column_drift(
                 .iter()
                 .map(|v| v.map(str::trim).filter(|s| !s.is_empty()))
                 .collect();
-            drift(ColumnValues::Levels(&levels))
+            add(ColumnValues::Levels(&levels))
         }
     }
 }
@@ -432,7 +511,7 @@ pub fn join_outcomes(
         let df = read_table_columns(&file, None)?;
         require_columns(&df, &file, [id_column, PROBABILITY])?;
         let ids = text_chunked(&df, id_column, &file)?;
-        let probs = float_column(&df, PROBABILITY, &file)?;
+        let probs = float_column(&df, PROBABILITY, &file, 0)?;
         let times = match (window, df.column(SCORED_AT)) {
             (Some(_), Ok(col)) => Some(micros(col, &file)?),
             _ => None,
@@ -619,6 +698,84 @@ pub fn check_performance(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::{read_table, write_table};
+
+    fn repo(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path)
+    }
+
+    /// Drift read in batches equals drift of the table in one batch, for scored rows (CSV and
+    /// Parquet) and for a probability column; a bad probability in a later batch is named by
+    /// its row in the table.
+    #[test]
+    fn batch_size_does_not_change_drift() {
+        let mut config = mlops_domain::ModelConfig::from_file(repo("config/model.yaml")).unwrap();
+        config.model.boosted_trees.n_estimators = 10;
+        let data = crate::train::prepare(&config, &repo("data/wa_churn.csv")).unwrap();
+        let mut quiet = |_: &mlops_booster::RoundReport| {};
+        let bundle = crate::train::train(&config, &data, &Default::default(), &mut quiet)
+            .unwrap()
+            .bundle;
+        let monitoring = MonitoringConfig::shipped().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let csv = repo("data/wa_churn.csv");
+        let mut table = read_table(&csv).unwrap();
+        let parquet = dir.path().join("rows.parquet");
+        write_table(&mut table, &parquet).unwrap();
+        // The same rows with scores of their own: the probability column is read, not scored.
+        let n = table.height();
+        let probs: Vec<f64> = (0..n).map(|i| (i % 97) as f64 / 97.0).collect();
+        let mut with_probs = table.clone();
+        with_probs
+            .with_column(Column::new(PROBABILITY.into(), probs.clone()))
+            .unwrap();
+        let scored = dir.path().join("scored.parquet");
+        write_table(&mut with_probs, &scored).unwrap();
+
+        for (input, source) in [
+            (csv.as_path(), ScoreSource::Scored),
+            (parquet.as_path(), ScoreSource::Scored),
+            (scored.as_path(), ScoreSource::ProbabilityColumn),
+        ] {
+            let checks: Vec<String> = [1_000_000, 1000, 333]
+                .into_iter()
+                .map(|rows| {
+                    let (check, s) =
+                        check_table_drift_in(&bundle, input, &monitoring, rows).unwrap();
+                    assert_eq!(s, source, "{}", input.display());
+                    let FeatureDriftReport::Columns { columns, .. } = &check.features else {
+                        panic!("the bundle has profiles");
+                    };
+                    assert_eq!(columns.len(), 19, "{}", input.display());
+                    serde_json::to_string(&check).unwrap()
+                })
+                .collect();
+            assert_eq!(checks[0], checks[1], "{}", input.display());
+            assert_eq!(checks[0], checks[2], "{}", input.display());
+        }
+        assert_eq!(
+            read_probabilities_in(&scored, PROBABILITY, 333).unwrap(),
+            probs
+        );
+
+        let mut bad = with_probs.clone();
+        let mut p = probs;
+        p[1499] = f64::NAN;
+        let values: Vec<Option<f64>> = p
+            .iter()
+            .map(|v| if v.is_nan() { None } else { Some(*v) })
+            .collect();
+        bad.with_column(Column::new(PROBABILITY.into(), values))
+            .unwrap();
+        let bad_path = dir.path().join("bad.parquet");
+        write_table(&mut bad, &bad_path).unwrap();
+        let err = read_probabilities_in(&bad_path, PROBABILITY, 333)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("row 1500"), "{err}");
+    }
 
     #[test]
     fn binary_cells_read_as_the_preprocessor_reads_them() {

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{check_numeric, Distribution, FeatureProfile, MonitoringBaseline};
+use crate::baseline::{Distribution, FeatureProfile, MonitoringBaseline};
 use crate::error::{MonitoringError, Outcome, Result};
 use crate::stats;
 
@@ -71,6 +71,7 @@ pub struct FeatureDrift {
 
 /// Drift of one column against its profile. No current rows is
 /// [`Outcome::InsufficientData`]; values of another kind than the profile are an error.
+/// [`FeatureCounts`] does the same for a column read in batches.
 pub fn feature_drift(
     profile: &FeatureProfile,
     values: ColumnValues<'_>,
@@ -81,119 +82,190 @@ pub fn feature_drift(
             reason: format!("no current values of column `{}`", profile.name),
         });
     }
-    let mismatch = || MonitoringError::KindMismatch {
-        column: profile.name.clone(),
-        expected: profile.distribution.kind(),
-        found: values.kind(),
-    };
-    let drift = match (&profile.distribution, values) {
-        (Distribution::Numeric { cuts, proportions }, ColumnValues::Numeric(v)) => {
-            numeric(profile, cuts, proportions, v)?
-        }
-        (
-            Distribution::Categorical { levels } | Distribution::Binary { levels },
-            ColumnValues::Levels(v),
-        ) => {
-            let mut buckets: Vec<String> = levels.keys().cloned().collect();
-            let mut baseline: Vec<f64> = levels.values().copied().collect();
-            let mut counts = vec![0u64; buckets.len() + 2];
-            let (unseen, missing) = (buckets.len(), buckets.len() + 1);
-            // A column has a handful of levels: a scan beats hashing every cell (SipHash was
-            // 40 % of `mlops monitor drift` on a million rows).
-            let index: Option<std::collections::HashMap<&str, usize>> =
-                (buckets.len() > 32).then(|| {
-                    buckets
-                        .iter()
-                        .enumerate()
-                        .map(|(i, l)| (l.as_str(), i))
-                        .collect()
-                });
-            for cell in v {
-                let at = match cell {
-                    None => missing,
-                    Some(l) => match &index {
-                        Some(index) => index.get(l).copied(),
-                        None => buckets.iter().position(|b| b == l),
-                    }
-                    .unwrap_or(unseen),
-                };
-                counts[at] += 1;
-            }
-            buckets.extend([UNSEEN.to_string(), MISSING.to_string()]);
-            baseline.extend([0.0, profile.missing_fraction]);
-            let current = stats::proportions(&counts);
-            FeatureDrift {
-                name: profile.name.clone(),
-                kind: profile.distribution.kind().to_string(),
-                psi: None,
-                js_distance: stats::js_distance(&baseline, &current),
-                linf: Some(stats::linf(&baseline, &current)),
-                unseen_rows: counts[unseen] as usize,
-                rows: v.len(),
-                buckets,
-                baseline,
-                current,
-            }
-        }
-        _ => return Err(mismatch()),
-    };
-    Ok(Outcome::Computed(drift))
+    let mut counts = FeatureCounts::new(profile)?;
+    counts.add(values)?;
+    counts.finish()
 }
 
-fn numeric(
-    profile: &FeatureProfile,
-    cuts: &[f64],
-    proportions: &[f64],
-    values: &[f64],
-) -> Result<FeatureDrift> {
-    if proportions.len() != cuts.len() + 1 {
-        return Err(MonitoringError::InvalidBaseline {
-            field: format!("features.{}", profile.name),
-            message: format!(
-                "{} proportions for {} cuts; expected one more proportion than cuts",
-                proportions.len(),
-                cuts.len()
-            ),
-        });
-    }
-    check_numeric(&profile.name, values)?;
-    let missing = cuts.len() + 1;
-    let mut counts = vec![0u64; cuts.len() + 2];
-    for &x in values {
-        let at = if x.is_nan() {
-            missing
-        } else {
-            stats::bin_of(cuts, x)
+/// Bucket counts of one column against its profile, added batch by batch: drift of a table
+/// that is read in batches is exact (the buckets are fixed by the profile), and memory follows
+/// the batch, not the table. [`feature_drift`] is the one-batch case.
+#[derive(Debug, Clone)]
+pub struct FeatureCounts<'a> {
+    profile: &'a FeatureProfile,
+    /// Categorical and binary columns: the training levels, in bucket order.
+    levels: Vec<&'a str>,
+    /// Level → bucket, for columns with many levels (a handful are scanned).
+    index: Option<std::collections::HashMap<&'a str, usize>>,
+    counts: Vec<u64>,
+    rows: usize,
+    /// Infinite numeric values: how many, and the first (row, value).
+    infinite: Option<(usize, usize, f64)>,
+}
+
+impl<'a> FeatureCounts<'a> {
+    /// Empty counts for `profile`; a numeric profile whose proportions do not fit its cuts is an
+    /// error.
+    pub fn new(profile: &'a FeatureProfile) -> Result<FeatureCounts<'a>> {
+        let (levels, buckets) = match &profile.distribution {
+            Distribution::Numeric { cuts, proportions } => {
+                if proportions.len() != cuts.len() + 1 {
+                    return Err(MonitoringError::InvalidBaseline {
+                        field: format!("features.{}", profile.name),
+                        message: format!(
+                            "{} proportions for {} cuts; expected one more proportion than cuts",
+                            proportions.len(),
+                            cuts.len()
+                        ),
+                    });
+                }
+                // The cut bins, then `missing`.
+                (Vec::new(), cuts.len() + 2)
+            }
+            Distribution::Categorical { levels } | Distribution::Binary { levels } => {
+                let levels: Vec<&str> = levels.keys().map(String::as_str).collect();
+                // The levels, then `unseen` and `missing`.
+                let n = levels.len() + 2;
+                (levels, n)
+            }
         };
-        counts[at] += 1;
-    }
-    let mut baseline = proportions.to_vec();
-    baseline.push(profile.missing_fraction);
-    let current = stats::proportions(&counts);
-    let mut buckets: Vec<String> = (0..=cuts.len())
-        .map(|i| {
-            let lo = if i == 0 {
-                "-inf".to_string()
-            } else {
-                cuts[i - 1].to_string()
-            };
-            let hi = cuts.get(i).map_or("inf".to_string(), f64::to_string);
-            format!("[{lo}, {hi})")
+        // A column has a handful of levels: a scan beats hashing every cell (SipHash was
+        // 40 % of `mlops monitor drift` on a million rows).
+        let index =
+            (levels.len() > 32).then(|| levels.iter().enumerate().map(|(i, l)| (*l, i)).collect());
+        Ok(FeatureCounts {
+            profile,
+            levels,
+            index,
+            counts: vec![0; buckets],
+            rows: 0,
+            infinite: None,
         })
-        .collect();
-    buckets.push(MISSING.to_string());
-    Ok(FeatureDrift {
-        name: profile.name.clone(),
-        kind: "numeric".into(),
-        psi: Some(stats::psi(&baseline, &current)),
-        js_distance: stats::js_distance(&baseline, &current),
-        linf: None,
-        unseen_rows: 0,
-        rows: values.len(),
-        buckets,
-        baseline,
-        current,
-    })
+    }
+
+    /// Count one batch of the column's values; values of another kind than the profile are an
+    /// error.
+    pub fn add(&mut self, values: ColumnValues<'_>) -> Result<()> {
+        match (&self.profile.distribution, values) {
+            (Distribution::Numeric { cuts, .. }, ColumnValues::Numeric(v)) => {
+                let missing = cuts.len() + 1;
+                for (i, &x) in v.iter().enumerate() {
+                    let at = if x.is_nan() {
+                        missing
+                    } else if x.is_infinite() {
+                        let first = (self.rows + i, x);
+                        let (count, _, _) = self.infinite.get_or_insert((0, first.0, first.1));
+                        *count += 1;
+                        continue;
+                    } else {
+                        stats::bin_of(cuts, x)
+                    };
+                    self.counts[at] += 1;
+                }
+            }
+            (
+                Distribution::Categorical { .. } | Distribution::Binary { .. },
+                ColumnValues::Levels(v),
+            ) => {
+                let (unseen, missing) = (self.levels.len(), self.levels.len() + 1);
+                for cell in v {
+                    let at = match cell {
+                        None => missing,
+                        Some(l) => match &self.index {
+                            Some(index) => index.get(l).copied(),
+                            None => self.levels.iter().position(|b| b == l),
+                        }
+                        .unwrap_or(unseen),
+                    };
+                    self.counts[at] += 1;
+                }
+            }
+            _ => {
+                return Err(MonitoringError::KindMismatch {
+                    column: self.profile.name.clone(),
+                    expected: self.profile.distribution.kind(),
+                    found: values.kind(),
+                })
+            }
+        }
+        self.rows += values.len();
+        Ok(())
+    }
+
+    /// Rows counted so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The column's drift over every batch added. No rows is [`Outcome::InsufficientData`];
+    /// infinite numeric values are one error with their count and the first of them.
+    pub fn finish(self) -> Result<Outcome<FeatureDrift>> {
+        let profile = self.profile;
+        if let Some((count, first_index, first_value)) = self.infinite {
+            return Err(MonitoringError::InvalidValues {
+                column: profile.name.clone(),
+                count,
+                first_index,
+                first_value,
+            });
+        }
+        if self.rows == 0 {
+            return Ok(Outcome::InsufficientData {
+                rows: 0,
+                reason: format!("no current values of column `{}`", profile.name),
+            });
+        }
+        let current = stats::proportions(&self.counts);
+        let drift = match &profile.distribution {
+            Distribution::Numeric { cuts, proportions } => {
+                let mut baseline = proportions.clone();
+                baseline.push(profile.missing_fraction);
+                let mut buckets: Vec<String> = (0..=cuts.len())
+                    .map(|i| {
+                        let lo = if i == 0 {
+                            "-inf".to_string()
+                        } else {
+                            cuts[i - 1].to_string()
+                        };
+                        let hi = cuts.get(i).map_or("inf".to_string(), f64::to_string);
+                        format!("[{lo}, {hi})")
+                    })
+                    .collect();
+                buckets.push(MISSING.to_string());
+                FeatureDrift {
+                    name: profile.name.clone(),
+                    kind: "numeric".into(),
+                    psi: Some(stats::psi(&baseline, &current)),
+                    js_distance: stats::js_distance(&baseline, &current),
+                    linf: None,
+                    unseen_rows: 0,
+                    rows: self.rows,
+                    buckets,
+                    baseline,
+                    current,
+                }
+            }
+            Distribution::Categorical { levels } | Distribution::Binary { levels } => {
+                let mut buckets: Vec<String> = levels.keys().cloned().collect();
+                let mut baseline: Vec<f64> = levels.values().copied().collect();
+                buckets.extend([UNSEEN.to_string(), MISSING.to_string()]);
+                baseline.extend([0.0, profile.missing_fraction]);
+                FeatureDrift {
+                    name: profile.name.clone(),
+                    kind: profile.distribution.kind().to_string(),
+                    psi: None,
+                    js_distance: stats::js_distance(&baseline, &current),
+                    linf: Some(stats::linf(&baseline, &current)),
+                    unseen_rows: self.counts[self.levels.len()] as usize,
+                    rows: self.rows,
+                    buckets,
+                    baseline,
+                    current,
+                }
+            }
+        };
+        Ok(Outcome::Computed(drift))
+    }
 }
 
 /// Drift of every profiled column that `current` supplies.
@@ -272,6 +344,66 @@ mod tests {
         assert_eq!(d.unseen_rows, 2);
         assert_eq!(d.linf, Some(0.5));
         assert!(d.psi.is_none());
+    }
+
+    #[test]
+    fn counts_added_in_batches_equal_one_batch() {
+        let train: Vec<f64> = (0..200).map(|i| f64::from(i % 37)).collect();
+        let profile = FeatureProfile::numeric("x", &train, 8).unwrap();
+        let current: Vec<f64> = (0..101)
+            .map(|i| {
+                if i % 9 == 0 {
+                    f64::NAN
+                } else {
+                    f64::from(i % 50)
+                }
+            })
+            .collect();
+        let whole = computed(feature_drift(&profile, ColumnValues::Numeric(&current)).unwrap());
+        let mut counts = FeatureCounts::new(&profile).unwrap();
+        for batch in current.chunks(17) {
+            counts.add(ColumnValues::Numeric(batch)).unwrap();
+        }
+        assert_eq!(counts.rows(), 101);
+        assert_eq!(computed(counts.finish().unwrap()), whole);
+
+        let levels: Vec<Option<&str>> = (0..60)
+            .map(|i| ["a", "b", "c"].get(i % 4).copied())
+            .collect();
+        let profile = FeatureProfile::categorical("plan", &levels[..30]);
+        let cur: Vec<Option<&str>> = levels.iter().rev().map(|l| l.or(Some("z"))).collect();
+        let whole = computed(feature_drift(&profile, ColumnValues::Levels(&cur)).unwrap());
+        let mut counts = FeatureCounts::new(&profile).unwrap();
+        for batch in cur.chunks(7) {
+            counts.add(ColumnValues::Levels(batch)).unwrap();
+        }
+        assert_eq!(computed(counts.finish().unwrap()), whole);
+        assert_eq!(whole.unseen_rows, 15);
+    }
+
+    #[test]
+    fn infinite_values_are_counted_over_every_batch_and_named_once() {
+        let profile = FeatureProfile::numeric("x", &[1.0, 2.0, 3.0], 4).unwrap();
+        let mut counts = FeatureCounts::new(&profile).unwrap();
+        counts.add(ColumnValues::Numeric(&[1.0, 2.0])).unwrap();
+        counts
+            .add(ColumnValues::Numeric(&[f64::INFINITY, 1.0]))
+            .unwrap();
+        counts
+            .add(ColumnValues::Numeric(&[f64::NEG_INFINITY]))
+            .unwrap();
+        match counts.finish() {
+            Err(MonitoringError::InvalidValues {
+                count,
+                first_index,
+                first_value,
+                ..
+            }) => {
+                assert_eq!((count, first_index), (2, 2));
+                assert_eq!(first_value, f64::INFINITY);
+            }
+            other => panic!("expected InvalidValues, got {other:?}"),
+        }
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub use cbpe::{
 pub use drift::{score_drift, Binning, ScoreDrift};
 pub use error::{MonitoringError, Outcome, Result};
 pub use features::{
-    feature_drift, features_drift, ColumnValues, FeatureDrift, FeatureDriftReport, MISSING, UNSEEN,
+    feature_drift, features_drift, ColumnValues, FeatureCounts, FeatureDrift, FeatureDriftReport,
+    MISSING, UNSEEN,
 };
 pub use metrics::{MetricDef, MetricGroup, Unit, METRICS};
 pub use performance::{auc, performance, Performance, DEFAULT_THRESHOLD, ECE_BINS};

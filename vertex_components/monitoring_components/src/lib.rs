@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 use data_components::dataset_file;
 use mlops_core::monitor::{
-    check_drift, check_performance, join_outcomes, read_probabilities, Window,
+    check_drift, check_performance, join_outcomes, read_probabilities, table_feature_drift, Window,
 };
 use mlops_model::ModelBundle;
 use mlops_monitoring::thresholds::MonitoringConfig;
@@ -132,8 +132,9 @@ impl Component for PredictionDrift {
         let scores = read_probabilities(&predictions, mlops_core::monitor::PROBABILITY)
             .step("read the batch's probabilities")?;
         let data_path = dataset_file(ctx, "dataset")?;
-        let data = mlops_core::table::read_table(&data_path).step("read the scored rows")?;
-        let check = check_drift(&bundle, &scores, Some(&data), &config, &data_path)
+        let features = table_feature_drift(&bundle, &data_path)
+            .step("compare the scored rows with their training profiles")?;
+        let check = check_drift(&bundle, &scores, features, &config, &data_path)
             .step("compare the batch with the training baseline")?;
         let version = ctx.str("model_version")?;
         let model_name = ctx.str("model_name")?;
