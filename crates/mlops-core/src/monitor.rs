@@ -85,13 +85,7 @@ fn read_probabilities_in(path: &Path, column: &str, batch_rows: usize) -> Result
     let mut all = Vec::new();
     for file in table_files(path)? {
         let mut reader = BatchReader::open(&file, Some(&[column]), batch_rows)?;
-        if !reader.columns().iter().any(|c| c == column) {
-            return Err(CoreError::MissingColumns {
-                path: file,
-                missing: vec![column.to_string()],
-                available: reader.columns().to_vec(),
-            });
-        }
+        reader.require_columns([column])?;
         let mut row = 0;
         while let Some(df) = reader.next_batch()? {
             all.extend(float_column(&df, column, &file, row)?);
@@ -309,6 +303,10 @@ fn check_table_drift_in(
 pub fn table_feature_drift(bundle: &ModelBundle, path: &Path) -> Result<FeatureDriftReport> {
     let mut tally = FeatureTally::new(bundle);
     let wanted = tally.columns();
+    if wanted.is_empty() {
+        // No baseline (or nothing profiled): there is nothing to count.
+        return tally.finish(path);
+    }
     for file in table_files(path)? {
         let mut reader = BatchReader::open(&file, Some(&wanted), DEFAULT_BATCH_ROWS)?;
         while let Some(df) = reader.next_batch()? {

@@ -162,25 +162,13 @@ pub fn predict_file_with(
     let started = Instant::now();
     let mut reader = BatchReader::open(input, Some(&wanted), options.batch_rows)?;
     t.read += started.elapsed().as_secs_f64();
-    let available = reader.columns().to_vec();
     let mut required: Vec<&str> = pre.input_columns().collect();
     if let Some(id) = options.id_column.as_deref() {
         required.push(id);
     }
-    let missing: Vec<String> = required
-        .iter()
-        .filter(|c| !available.iter().any(|a| a == *c))
-        .map(|c| c.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(CoreError::MissingColumns {
-            path: input.to_path_buf(),
-            missing,
-            available,
-        });
-    }
+    reader.require_columns(required)?;
     // The bundle's id column is copied when the input has it (as before streaming).
-    let id = id.filter(|c| available.iter().any(|a| a == c));
+    let id = id.filter(|c| reader.columns().iter().any(|a| a == c));
 
     let mut writer = BatchWriter::new(output)?;
     // The next batch is read on its own thread while this one is encoded, scored and

@@ -246,6 +246,12 @@ impl BatchReader {
         &self.columns
     }
 
+    /// Check that the table has every named column before any batch is read; lists all
+    /// missing ones, as [`require_columns`] does for a frame.
+    pub fn require_columns<'a>(&self, columns: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        require_names(&self.columns, &self.path, columns)
+    }
+
     /// The next batch, or `None` at the end of the table.
     pub fn next_batch(&mut self) -> Result<Option<DataFrame>> {
         let path = self.path.as_path();
@@ -528,6 +534,15 @@ pub fn require_columns<'a>(
         .iter()
         .map(|s| s.to_string())
         .collect();
+    require_names(&names, path, columns)
+}
+
+/// [`require_columns`] over a table's column names.
+fn require_names<'a>(
+    names: &[String],
+    path: &Path,
+    columns: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
     let missing: Vec<String> = columns
         .into_iter()
         .filter(|c| !names.iter().any(|n| n == c))
@@ -539,7 +554,7 @@ pub fn require_columns<'a>(
         Err(CoreError::MissingColumns {
             path: path.to_path_buf(),
             missing,
-            available: names,
+            available: names.to_vec(),
         })
     }
 }

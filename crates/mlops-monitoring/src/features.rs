@@ -153,9 +153,7 @@ impl<'a> FeatureCounts<'a> {
                     let at = if x.is_nan() {
                         missing
                     } else if x.is_infinite() {
-                        let first = (self.rows + i, x);
-                        let (count, _, _) = self.infinite.get_or_insert((0, first.0, first.1));
-                        *count += 1;
+                        self.infinite.get_or_insert((0, self.rows + i, x)).0 += 1;
                         continue;
                     } else {
                         stats::bin_of(cuts, x)
